@@ -1,0 +1,51 @@
+"""Command line: `python -m app serve [--model M] [--host H] [--port P]`."""
+
+import argparse
+import logging
+
+import uvicorn
+
+from app.config import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bert-fill-mask", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="Serve /score over HTTP.")
+    serve.add_argument("--model", dest="model_id", help="Hub id or local folder (env MODEL_ID).")
+    serve.add_argument("--host", help="Address to listen on (env HOST, default 0.0.0.0).")
+    serve.add_argument("--port", type=int, help="Port (env PORT, default 5001).")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Flags win over their environment twins; unset flags leave the environment's value."""
+    overrides = {name: value for name, value in vars(args).items() if name != "command" and value is not None}
+    return Settings(**overrides)
+
+
+def serve(settings: Settings) -> int:
+    from app.main import create_app  # imported here so `--help` stays fast
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    server: uvicorn.Server | None = None
+
+    def stop_server() -> None:
+        if server is not None:
+            server.should_exit = True
+
+    app = create_app(settings, on_load_failure=stop_server)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    )
+    server.run()
+    return 1 if app.state.serving.load_error is not None else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(settings_from(args))
+    return 2

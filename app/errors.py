@@ -1,0 +1,70 @@
+"""Exception classes and the one table that maps them to HTTP status codes."""
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ServiceError(Exception):
+    """Base of every error the service answers to a client."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequestError(ServiceError):
+    """The request body does not follow the /score contract."""
+
+
+class InvalidInputError(ServiceError):
+    """One input cannot be scored (no mask, too long, ...); the message names its index."""
+
+
+class ModelNotReadyError(ServiceError):
+    """The model is still loading or failed to load."""
+
+
+class ModelLoadError(ServiceError):
+    """The checkpoint could not be loaded; the message says what to do."""
+
+
+STATUS_BY_ERROR: dict[type[ServiceError], int] = {
+    InvalidRequestError: 400,
+    InvalidInputError: 400,
+    ModelNotReadyError: 503,
+    ModelLoadError: 503,
+}
+
+
+def status_for(error: ServiceError) -> int:
+    for error_type in type(error).__mro__:
+        if error_type in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[error_type]
+    return 500
+
+
+def error_response(status_code: int, message: str) -> JSONResponse:
+    """Azure's inference server answers errors as {"message": "..."}; so do we."""
+    return JSONResponse(status_code=status_code, content={"message": message})
+
+
+def register_exception_handlers(app: FastAPI) -> None:
+    async def on_service_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ServiceError)
+        return error_response(status_for(exc), exc.message)
+
+    async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return JSONResponse(
+            status_code=exc.status_code, content={"message": str(exc.detail)}, headers=exc.headers
+        )
+
+    async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(400, f"Invalid request: {exc.errors()}")
+
+    app.add_exception_handler(ServiceError, on_service_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
