@@ -1,0 +1,62 @@
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from tests.fakes import FakeFillMaskModel
+from tests.tiny_bert import build_tiny_bert
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def wait_until_ready(client: TestClient, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if client.get("/health/ready").status_code == 200:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"not ready after {timeout_s} s: {client.get('/health/ready').json()}")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def fill_mask_pipeline(tiny_bert_dir: Path) -> Any:
+    """The correctness oracle: transformers' own fill-mask pipeline on the same checkpoint."""
+    from transformers import pipeline
+
+    return pipeline("fill-mask", model=str(tiny_bert_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_client(tiny_bert_dir: Path) -> Iterator[TestClient]:
+    """The real code path: the app loads the tiny checkpoint as it would bert-base-cased."""
+    with TestClient(create_app(Settings(model_id=str(tiny_bert_dir)))) as client:
+        wait_until_ready(client)
+        yield client
+
+
+@pytest.fixture
+def fake_model() -> FakeFillMaskModel:
+    return FakeFillMaskModel()
+
+
+@pytest.fixture
+def fake_app(fake_model: FakeFillMaskModel) -> FastAPI:
+    return create_app(Settings(model_id="fake-model", max_top_k=10), load_model=lambda _: fake_model)
+
+
+@pytest.fixture
+def client(fake_app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(fake_app) as client:
+        wait_until_ready(client)
+        yield client
