@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import signal
 
 import uvicorn
 
@@ -40,6 +41,10 @@ def serve(settings: Settings) -> int:
     server = uvicorn.Server(
         uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level)
     )
+    # uvicorn re-raises the signal that stopped it once it has drained; a stop asked for by
+    # SIGTERM or Ctrl-C is a clean exit, so let that re-raised signal land on a no-op.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: None)
     server.run()
     return 1 if app.state.serving.load_error is not None else 0
 

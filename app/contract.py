@@ -15,9 +15,12 @@ KNOWN_PARAMETERS = ("top_k",)
 
 
 class Candidate(Protocol):
-    token_str: str
-    token: int
-    score: float
+    @property
+    def token_str(self) -> str: ...
+    @property
+    def token(self) -> int: ...
+    @property
+    def score(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,9 @@ def json_type(value: object) -> str:
 def parse_score_request(body: object, max_top_k: int) -> ScoreJob:
     if not isinstance(body, dict):
         raise InvalidRequestError(
-            f"The body must be a JSON object such as "
-            f'{{"input_data": {{"input_string": ["Paris is the [MASK] of France."]}}}}; got {json_type(body)}.'
+            "The body must be a JSON object such as "
+            '{"input_data": {"input_string": ["Paris is the [MASK] of France."]}}; '
+            f"got {json_type(body)}."
         )
     _reject_unknown(body, PAYLOAD_KEYS + PARAMETER_KEYS, "the body")
     present = [key for key in PAYLOAD_KEYS if key in body]
@@ -54,7 +58,7 @@ def parse_score_request(body: object, max_top_k: int) -> ScoreJob:
     if isinstance(payload, list):
         raw_inputs, where, plain_list = payload, key, True
     elif isinstance(payload, dict):
-        _reject_unknown(payload, ("input_string",) + PARAMETER_KEYS, f"'{key}'")
+        _reject_unknown(payload, ("input_string", *PARAMETER_KEYS), f"'{key}'")
         if "input_string" not in payload:
             raise InvalidRequestError(f"Missing '{key}.input_string': a list of texts with [MASK].")
         raw_inputs, where, plain_list = payload["input_string"], f"{key}.input_string", False

@@ -47,7 +47,8 @@ class FillMaskModel:
 
     @property
     def device(self) -> torch.device:
-        return self.model.device
+        device: torch.device = self.model.device
+        return device
 
     def predict(self, texts: list[str], top_k: int = 1, batch_size: int = DEFAULT_BATCH_SIZE) -> Predictions:
         """Texts must already spell their masks as `mask_token`."""
@@ -58,7 +59,9 @@ class FillMaskModel:
         order = sorted(range(len(texts)), key=lambda index: len(encodings[index]))
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            for index, masks in zip(batch, self._predict_batch([encodings[i] for i in batch], top_k)):
+            for index, masks in zip(
+                batch, self._predict_batch([encodings[i] for i in batch], top_k), strict=True
+            ):
                 predictions[index] = masks
         return predictions
 
@@ -66,7 +69,8 @@ class FillMaskModel:
         for index, input_ids in enumerate(encodings):
             if len(input_ids) > self.max_tokens:
                 raise InvalidInputError(
-                    f"Input {index} is {len(input_ids)} tokens long; the model reads at most {self.max_tokens}."
+                    f"Input {index} is {len(input_ids)} tokens long; "
+                    f"the model reads at most {self.max_tokens}."
                 )
             if self.mask_token_id not in input_ids:
                 raise InvalidInputError(f"Input {index} has no mask token after tokenization.")
@@ -89,7 +93,7 @@ class FillMaskModel:
                 masks.append(
                     [
                         Candidate(self.token_string(token), token, score)
-                        for token, score in zip(token_rows[row], scores_rows[row])
+                        for token, score in zip(token_rows[row], scores_rows[row], strict=True)
                     ]
                 )
                 row += 1
@@ -101,16 +105,17 @@ class FillMaskModel:
     ) -> torch.Tensor:
         """Logits at the mask positions, in input order then position order."""
         if self._encoder is None or self._head is None:
-            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+            logits: torch.Tensor = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
             return logits[is_mask]
-        hidden = self._encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
-        return self._head(hidden[is_mask])
+        hidden: torch.Tensor = self._encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
+        mask_logits: torch.Tensor = self._head(hidden[is_mask])
+        return mask_logits
 
     def token_string(self, token: int) -> str:
         """The token as the fill-mask pipeline shows it (`tokenizer.decode([token])`), cached."""
         text = self._token_strings.get(token)
         if text is None:
-            text = self._token_strings[token] = self.tokenizer.decode([token])
+            text = self._token_strings[token] = str(self.tokenizer.decode([token]))
         return text
 
 

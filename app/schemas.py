@@ -6,12 +6,13 @@ message naming the field and the input index.
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
+from pydantic.config import JsonDict
 
-SAMPLE_REQUEST = {
+SAMPLE_REQUEST: JsonDict = {
     "input_data": {"input_string": ["Paris is the [MASK] of France.", "Today is a [MASK] day!"]}
 }
-SAMPLE_RESPONSE = [{"0": "capital"}, {"0": "beautiful"}]
+SAMPLE_RESPONSE: list[JsonValue] = [{"0": "capital"}, {"0": "beautiful"}]
 
 Inputs = Annotated[
     list[str],
@@ -54,9 +55,7 @@ class MaskCandidate(BaseModel):
     score: float = Field(description="Softmax probability over the vocabulary at this mask.")
 
 
-class ScoreResponse(
-    RootModel[list[dict[str, str]] | list[str] | list[list[list[MaskCandidate]]]]
-):
+class ScoreResponse(RootModel[list[dict[str, str]] | list[str] | list[list[list[MaskCandidate]]]]):
     """One answer per input, in order.
 
     - `input_data.input_string` or `inputs.input_string`: `[{"0": "capital"}, ...]`
@@ -70,4 +69,6 @@ class ScoreResponse(
 
 
 class ErrorResponse(BaseModel):
-    message: str = Field(examples=["Input 1 has no mask: write [MASK] (any case) or <mask> where the word goes."])
+    message: str = Field(
+        examples=["Input 1 has no mask: write [MASK] (any case) or <mask> where the word goes."]
+    )

@@ -16,8 +16,10 @@ class FakeFillMaskModel:
         self.calls.append(texts)
         return [
             [
-                [Candidate(f"w{len(text)}-{rank}" if rank else f"w{len(text)}", rank, 1 / (rank + 2))
-                 for rank in range(top_k)]
+                [
+                    Candidate(f"w{len(text)}-{rank}" if rank else f"w{len(text)}", rank, 1 / (rank + 2))
+                    for rank in range(top_k)
+                ]
                 for _ in range(text.count(self.mask_token))
             ]
             for text in texts

@@ -44,7 +44,9 @@ def test_score_joins_several_masks_with_commas(client: TestClient) -> None:
     assert response.json() == ["w28,w28,w28"]
 
 
-def test_score_normalizes_mask_spellings_before_the_model(client: TestClient, fake_model: FakeFillMaskModel) -> None:
+def test_score_normalizes_mask_spellings_before_the_model(
+    client: TestClient, fake_model: FakeFillMaskModel
+) -> None:
     client.post("/score", json={"inputs": ["a [mask] b <MASK> c [Mask]"]})
     assert fake_model.calls[-1] == ["a [MASK] b [MASK] c [MASK]"]
 
@@ -82,7 +84,9 @@ def test_score_with_top_k_answers_candidates_per_mask(client: TestClient, where:
         (b'{"inputs": ["a [MASK]"], "parameters": {"top_k": NaN}}', "'top_k' must be an integer"),
     ],
 )
-def test_score_rejects_bad_input_with_400_and_a_message(client: TestClient, raw_body: bytes, fragment: str) -> None:
+def test_score_rejects_bad_input_with_400_and_a_message(
+    client: TestClient, raw_body: bytes, fragment: str
+) -> None:
     response = client.post("/score", content=raw_body, headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert fragment in response.json()["message"]

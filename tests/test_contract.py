@@ -77,5 +77,7 @@ def test_shape_answers_a_plain_list_for_a_plain_list() -> None:
 def test_shape_with_top_k_lists_candidates_per_mask() -> None:
     predictions = [[_candidates("capital", "city")], [_candidates("a", "b"), _candidates("c", "d")]]
     shaped = shape_response(ScoreJob(["x", "y"], 2, True), predictions)
-    assert shaped[0] == [[{"token_str": "capital", "token": 0, "score": 1.0}, {"token_str": "city", "token": 1, "score": 0.5}]]
+    assert shaped[0] == [
+        [{"token_str": "capital", "token": 0, "score": 1.0}, {"token_str": "city", "token": 1, "score": 0.5}]
+    ]
     assert [[c["token_str"] for c in mask] for mask in shaped[1]] == [["a", "b"], ["c", "d"]]

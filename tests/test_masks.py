@@ -6,7 +6,9 @@ from app.masks import normalize_masks, prepare_inputs
 
 @pytest.mark.parametrize("spelling", ["[MASK]", "[mask]", "[Mask]", "[mAsK]", "<mask>", "<MASK>"])
 def test_every_mask_spelling_becomes_the_model_mask_token(spelling: str) -> None:
-    assert normalize_masks(f"Paris is the {spelling} of France.", "[MASK]") == "Paris is the [MASK] of France."
+    assert (
+        normalize_masks(f"Paris is the {spelling} of France.", "[MASK]") == "Paris is the [MASK] of France."
+    )
 
 
 def test_normalize_keeps_text_around_masks_and_counts_every_mask() -> None:

@@ -53,7 +53,9 @@ def test_inputs_are_varied() -> None:
     assert sum(1 for text in INPUTS if sum(text.count(m) for m in MASK_SPELLINGS) > 1) >= 15
 
 
-def test_score_top1_equals_pipeline_on_every_input(tiny_bert_client: TestClient, fill_mask_pipeline: Any) -> None:
+def test_score_top1_equals_pipeline_on_every_input(
+    tiny_bert_client: TestClient, fill_mask_pipeline: Any
+) -> None:
     answer = tiny_bert_client.post("/score", json={"input_data": {"input_string": INPUTS}}).json()
     expected = [
         {"0": ",".join(mask[0]["token_str"] for mask in pipeline_candidates(fill_mask_pipeline, text))}
@@ -68,27 +70,29 @@ def test_score_top_k_equals_pipeline_candidates_and_scores(
     tiny_bert_client: TestClient, fill_mask_pipeline: Any
 ) -> None:
     answer = tiny_bert_client.post("/score", json={"inputs": INPUTS, "parameters": {"top_k": TOP_K}}).json()
-    for text, masks in zip(INPUTS, answer):
+    for text, masks in zip(INPUTS, answer, strict=True):
         expected = pipeline_candidates(fill_mask_pipeline, text)
         assert len(masks) == len(expected), text
-        for ours, theirs in zip(masks, expected):
+        for ours, theirs in zip(masks, expected, strict=True):
             assert [c["token"] for c in ours] == [c["token"] for c in theirs], text
             assert [c["token_str"] for c in ours] == [c["token_str"] for c in theirs], text
-            for our_candidate, their_candidate in zip(ours, theirs):
+            for our_candidate, their_candidate in zip(ours, theirs, strict=True):
                 assert our_candidate["score"] == pytest.approx(their_candidate["score"], abs=SCORE_TOLERANCE)
 
 
 def test_predictions_do_not_depend_on_batch_company(tiny_model: FillMaskModel) -> None:
     alone = [tiny_model.predict([text], top_k=3)[0] for text in map(_normalized, INPUTS[:12])]
     together = tiny_model.predict(list(map(_normalized, INPUTS[:12])), top_k=3, batch_size=5)
-    for one, other in zip(alone, together):
+    for one, other in zip(alone, together, strict=True):
         assert [[c.token for c in mask] for mask in one] == [[c.token for c in mask] for mask in other]
-        for mask_one, mask_other in zip(one, other):
+        for mask_one, mask_other in zip(one, other, strict=True):
             assert [c.score for c in mask_one] == pytest.approx([c.score for c in mask_other], abs=1e-5)
 
 
 def test_head_at_masks_equals_full_masked_lm_logits(tiny_model: FillMaskModel) -> None:
-    encoded = tiny_model.tokenizer(["the [MASK] sat on the [MASK] .", "a [MASK"], padding=True, return_tensors="pt")
+    encoded = tiny_model.tokenizer(
+        ["the [MASK] sat on the [MASK] .", "a [MASK"], padding=True, return_tensors="pt"
+    )
     is_mask = encoded["input_ids"] == tiny_model.mask_token_id
     with torch.inference_mode():
         full = tiny_model.model(**encoded).logits[is_mask]
@@ -99,7 +103,9 @@ def test_head_at_masks_equals_full_masked_lm_logits(tiny_model: FillMaskModel) -
 
 def test_input_longer_than_the_model_reads_is_rejected_naming_it(tiny_model: FillMaskModel) -> None:
     too_long = "[MASK] " + "the " * MAX_POSITIONS
-    with pytest.raises(InvalidInputError, match=rf"Input 1 is \d+ tokens long; the model reads at most {MAX_POSITIONS}"):
+    with pytest.raises(
+        InvalidInputError, match=rf"Input 1 is \d+ tokens long; the model reads at most {MAX_POSITIONS}"
+    ):
         tiny_model.predict(["a [MASK]", too_long])
 
 
@@ -110,7 +116,7 @@ def test_long_input_answers_400_over_http(tiny_bert_client: TestClient) -> None:
 
 
 def test_loading_a_folder_without_config_fails_with_advice(tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError, match="has no config.json. Point --model"):
+    with pytest.raises(ModelLoadError, match=r"has no config\.json\. Point --model"):
         load_fill_mask_model(str(tmp_path))
 
 

@@ -29,7 +29,9 @@ def build_tiny_bert(directory: Path, seed: int = 0) -> Path:
     except TypeError:
         vocab_file = directory / "vocab.txt"
         vocab_file.write_text("\n".join(tokens) + "\n")
-        tokenizer = BertTokenizer(vocab_file=str(vocab_file), do_lower_case=False, model_max_length=MAX_POSITIONS)
+        tokenizer = BertTokenizer(
+            vocab_file=str(vocab_file), do_lower_case=False, model_max_length=MAX_POSITIONS
+        )
     assert len(tokenizer) == len(tokens), "the tokenizer did not take our vocabulary"
     config = BertConfig(
         vocab_size=len(tokens),

@@ -1,0 +1,113 @@
+"""End to end: `python -m app serve` as a real process on a free port."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.cli import build_parser, settings_from
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def offline_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MODEL_ID", "AZUREML_MODEL_DIR", "PORT", "HOST")}
+    env.update(HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def wait_ready(base_url: str, process: subprocess.Popen[str], timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[0]
+        try:
+            if httpx.get(f"{base_url}/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("server did not become ready")
+
+
+@pytest.fixture
+def served(tiny_bert_dir: Path, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--model", str(tiny_bert_dir), "--host", "127.0.0.1"],
+        cwd=ROOT,
+        env=offline_env(PORT=str(port), HF_HOME=str(tmp_path)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_ready(base_url, process)
+        yield base_url
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+
+
+def test_served_process_answers_the_sample_request_like_the_pipeline(
+    served: str, fill_mask_pipeline: Any
+) -> None:
+    sample = json.loads((ROOT / "sample_request.json").read_text())
+    response = httpx.post(f"{served}/score", json=sample, timeout=30)
+    assert response.status_code == 200
+    expected = [
+        {"0": fill_mask_pipeline(text, top_k=1)[0]["token_str"]}
+        for text in sample["input_data"]["input_string"]
+    ]
+    assert response.json() == expected
+    assert httpx.get(served, timeout=5).text == "Healthy"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "fragment"),
+    [
+        (["--model", "/nonexistent/bert"], {}, "Model folder '/nonexistent/bert' has no config.json"),
+        ([], {}, "Could not load model 'bert-base-cased'"),
+    ],
+)
+def test_missing_model_exits_non_zero_with_one_clear_message(
+    tmp_path: Path, args: list[str], env: dict[str, str], fragment: str
+) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(free_port()), *args],
+        cwd=ROOT,
+        env=offline_env(HF_HOME=str(tmp_path), **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0
+    assert fragment in output
+    assert "To fix" in output or "Point --model" in output
+    assert "Traceback" not in output
+
+
+def test_flags_override_environment_twins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "7000")
+    monkeypatch.setenv("MODEL_ID", "from-env")
+    settings = settings_from(build_parser().parse_args(["serve", "--model", "from-flag"]))
+    assert (settings.model_id, settings.port) == ("from-flag", 7000)
+
+
+def test_console_script_is_declared() -> None:
+    assert 'bert-fill-mask = "app.cli:main"' in (ROOT / "pyproject.toml").read_text()
