@@ -22,7 +22,7 @@ install:  ## create or refresh .venv with the package and the dev tools
 serve: $(STAMP)  ## serve bert-base-cased (or MODEL_ID / --model) on port 5001
 	$(BIN)/python -m app serve
 
-test: $(STAMP)  ## run the whole test suite
+test: lint  ## lint, type-check and run the whole test suite
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

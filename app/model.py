@@ -13,6 +13,7 @@ import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from app.errors import InvalidInputError, ModelLoadError
+from app.model_source import ModelSource
 
 logger = logging.getLogger(__name__)
 
@@ -135,17 +136,19 @@ def _looks_like_path(source: str) -> bool:
     return source.startswith(("/", ".", "~")) or Path(source).exists()
 
 
-def load_fill_mask_model(source: str) -> FillMaskModel:
+def load_fill_mask_model(source: ModelSource | str) -> FillMaskModel:
     """Load once; raise ModelLoadError with a message that says what to do."""
-    if _looks_like_path(source) and not (Path(source).expanduser() / "config.json").is_file():
+    if isinstance(source, str):
+        source = ModelSource.single(source)
+    if _looks_like_path(source.model) and not (Path(source.model).expanduser() / "config.json").is_file():
         raise ModelLoadError(
             f"Model folder '{source}' has no config.json. Point --model (or MODEL_ID) at a folder "
             "holding config.json, the weights and the tokenizer files."
         )
     started = time.perf_counter()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForMaskedLM.from_pretrained(source, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(source.tokenizer)
+        model = AutoModelForMaskedLM.from_pretrained(source.model, dtype=torch.float32)
     except (OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(
@@ -154,6 +157,6 @@ def load_fill_mask_model(source: str) -> FillMaskModel:
             "tokenizer, or give the machine access to huggingface.co (the first start downloads "
             "bert-base-cased, about 430 MB)."
         ) from exc
-    fill_mask_model = FillMaskModel(model, tokenizer, source)
+    fill_mask_model = FillMaskModel(model, tokenizer, str(source))
     logger.info("Loaded %s in %.1f s", source, time.perf_counter() - started)
     return fill_mask_model

@@ -1,31 +1,64 @@
 """Where the checkpoint comes from: --model / MODEL_ID, else AZUREML_MODEL_DIR, else bert-base-cased."""
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.config import DEFAULT_MODEL_ID, Settings
 
 logger = logging.getLogger(__name__)
 
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A hub id or folder for the model, and where its tokenizer lives (usually the same place).
+
+    Azure's MLflow packaging of bert-base-cased keeps them apart: `model/` holds config.json and
+    the weights, `components/tokenizer/` the tokenizer.
+    """
+
+    model: str
+    tokenizer: str
+
+    @classmethod
+    def single(cls, location: str) -> "ModelSource":
+        return cls(model=location, tokenizer=location)
+
+    def __str__(self) -> str:
+        return self.model
+
+
+def _depth_first_order(paths: list[Path]) -> list[Path]:
+    return sorted(paths, key=lambda path: (len(path.parts), str(path)))
+
 
 def find_checkpoint_dir(root: Path) -> Path | None:
-    """The shallowest folder under root holding config.json (Azure mounts models a few levels down)."""
-    if (root / "config.json").is_file():
-        return root
-    candidates = sorted(root.rglob("config.json"), key=lambda path: (len(path.parts), str(path)))
-    return candidates[0].parent if candidates else None
+    """The shallowest folder under root holding config.json, preferring one with weights beside it."""
+    configs = _depth_first_order(list(root.rglob("config.json")))
+    with_weights = [c for c in configs if any(any(c.parent.glob(p)) for p in WEIGHT_PATTERNS)]
+    found = with_weights or configs
+    return found[0].parent if found else None
 
 
-def resolve_model_source(settings: Settings) -> str:
+def find_tokenizer_dir(root: Path, checkpoint_dir: Path) -> Path:
+    if any((checkpoint_dir / name).is_file() for name in TOKENIZER_FILES):
+        return checkpoint_dir
+    candidates = _depth_first_order([p.parent for name in TOKENIZER_FILES for p in root.rglob(name)])
+    return candidates[0] if candidates else checkpoint_dir
+
+
+def resolve_model_source(settings: Settings) -> ModelSource:
     if settings.model_id:
-        return settings.model_id
-    if settings.azureml_model_dir is not None:
-        found = find_checkpoint_dir(settings.azureml_model_dir)
-        if found is not None:
-            return str(found)
+        return ModelSource.single(settings.model_id)
+    root = settings.azureml_model_dir
+    if root is not None:
+        checkpoint_dir = find_checkpoint_dir(root)
+        if checkpoint_dir is not None:
+            return ModelSource(str(checkpoint_dir), str(find_tokenizer_dir(root, checkpoint_dir)))
         logger.warning(
-            "AZUREML_MODEL_DIR=%s holds no config.json; falling back to %s",
-            settings.azureml_model_dir,
-            DEFAULT_MODEL_ID,
+            "AZUREML_MODEL_DIR=%s holds no config.json; falling back to %s", root, DEFAULT_MODEL_ID
         )
-    return DEFAULT_MODEL_ID
+    return ModelSource.single(DEFAULT_MODEL_ID)

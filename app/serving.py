@@ -9,15 +9,16 @@ from dataclasses import dataclass
 from app.engine import InferenceEngine
 from app.errors import ModelLoadError
 from app.model import FillMaskModel
+from app.model_source import ModelSource
 
 logger = logging.getLogger(__name__)
 
-ModelLoader = Callable[[str], FillMaskModel]
+ModelLoader = Callable[[ModelSource], FillMaskModel]
 
 
 @dataclass
 class ServingState:
-    source: str
+    source: ModelSource
     engine: InferenceEngine | None = None
     load_error: str | None = None
 
