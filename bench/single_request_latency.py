@@ -1,0 +1,87 @@
+"""Single-request latency: our /score over HTTP against transformers' plain fill-mask pipeline.
+
+    python bench/single_request_latency.py --checkpoint DIR [--runs 20]
+
+Both answer sample_request.json's inputs on the same checkpoint; the pipeline is called in process
+(its floor: no HTTP at all), our server through a real `python -m app serve` process.
+"""
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def time_calls(call, runs: int) -> list[float]:
+    call()  # warm-up
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def pipeline_latency(checkpoint: str, texts: list[str], runs: int) -> list[float]:
+    from transformers import pipeline
+
+    fill_mask = pipeline("fill-mask", model=checkpoint, device="cpu")
+    return time_calls(lambda: [fill_mask(text, top_k=1) for text in texts], runs)
+
+
+def server_latency(checkpoint: str, sample: dict, runs: int) -> list[float]:
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "app", "serve", "--model", checkpoint, "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                try:
+                    if client.get("/health/ready").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+            return time_calls(lambda: client.post("/score", json=sample).raise_for_status(), runs)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    sample = json.loads((ROOT / "sample_request.json").read_text())
+    texts = sample["input_data"]["input_string"]
+
+    rows = {
+        "transformers pipeline (in process)": pipeline_latency(args.checkpoint, texts, args.runs),
+        "our /score (HTTP)": server_latency(args.checkpoint, sample, args.runs),
+    }
+    print(f"sample_request.json ({len(texts)} inputs), median of {args.runs} runs, checkpoint {args.checkpoint}")
+    print("| path | p50 ms | min ms | max ms |\n|---|---:|---:|---:|")
+    for name, timings in rows.items():
+        print(f"| {name} | {statistics.median(timings):.1f} | {min(timings):.1f} | {max(timings):.1f} |")
+
+
+if __name__ == "__main__":
+    main()
