@@ -65,6 +65,11 @@ def register_exception_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return error_response(400, f"Invalid request: {exc.errors()}")
 
+    async def on_unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette logs the traceback; the client still gets JSON, never an HTML/text page.
+        return error_response(500, f"Internal error while serving the request: {type(exc).__name__}.")
+
     app.add_exception_handler(ServiceError, on_service_error)
+    app.add_exception_handler(Exception, on_unexpected_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

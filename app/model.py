@@ -82,6 +82,7 @@ class FillMaskModel:
         input_ids = padded["input_ids"]
         is_mask = input_ids == self.mask_token_id
         logits = self._mask_logits(input_ids, padded["attention_mask"], is_mask)
+        top_k = min(top_k, logits.shape[-1])
         scores, token_ids = logits.float().softmax(dim=-1).topk(top_k, dim=-1)
         scores_rows, token_rows = scores.tolist(), token_ids.tolist()
         masks_per_input = is_mask.sum(dim=1).tolist()

@@ -3,11 +3,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.errors import ModelLoadError
 from app.main import create_app
+from app.model import Predictions
 from app.schemas import SAMPLE_REQUEST
 from tests.conftest import wait_until_ready
 from tests.fakes import FakeFillMaskModel
@@ -160,3 +162,25 @@ def test_failed_load_makes_ready_503_and_asks_the_process_to_stop() -> None:
         assert ready.status_code == 503
         assert "no such model; set MODEL_ID" in ready.json()["message"]
         assert client.post("/score", json=SAMPLE_REQUEST).status_code == 503
+
+
+def test_unexpected_model_failure_answers_json_500_and_the_next_request_succeeds(
+    fake_app: FastAPI, fake_model: FakeFillMaskModel
+) -> None:
+    healthy_predict = fake_model.predict
+    calls = 0
+
+    def fails_once(texts: list[str], top_k: int = 1) -> Predictions:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the first call is the warm-up
+            raise RuntimeError("out of memory")
+        return healthy_predict(texts, top_k)
+
+    fake_model.predict = fails_once  # type: ignore[method-assign]
+    with TestClient(fake_app, raise_server_exceptions=False) as client:
+        wait_until_ready(client)
+        response = client.post("/score", json=SAMPLE_REQUEST)
+        assert response.status_code == 500
+        assert response.json() == {"message": "Internal error while serving the request: RuntimeError."}
+        assert client.post("/score", json=SAMPLE_REQUEST).status_code == 200
