@@ -34,7 +34,7 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_engine(serving: Annotated[ServingState, Depends(get_serving_state)]) -> InferenceEngine:
-    if serving.engine is None:
+    if serving.engine is None or not serving.ready:
         raise ModelNotReadyError(serving.not_ready_reason())
     return serving.engine
 
@@ -61,7 +61,7 @@ async def liveness() -> dict[str, str]:
 @router.get("/health/ready", tags=["health"], responses={503: {"model": ErrorResponse}})
 async def readiness(serving: Annotated[ServingState, Depends(get_serving_state)]) -> JSONResponse:
     """200 once the model is loaded and a warm-up prediction has run; 503 before."""
-    if serving.engine is None:
+    if serving.engine is None or not serving.ready:
         return AzureJSONResponse({"message": serving.not_ready_reason()}, status_code=503)
     return AzureJSONResponse({"status": "ready", "model": serving.engine.model.source})
 

@@ -16,6 +16,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", dest="model_id", help="Hub id or local folder (env MODEL_ID).")
     serve.add_argument("--host", help="Address to listen on (env HOST, default 0.0.0.0).")
     serve.add_argument("--port", type=int, help="Port (env PORT, default 5001).")
+    serve.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16", "int8"],
+        help="fp32 (exact, default), bf16, fp16 (GPU), int8 (CPU) (env PRECISION).",
+    )
+    serve.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], help="Where to run (env DEVICE, default auto)."
+    )
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,32 @@ class Settings(BaseSettings):
     port: int = Field(default=5001, ge=1, le=65535, description="Port (5001, like Azure's inference server).")
     max_top_k: int = Field(default=100, ge=1, description="Largest `top_k` a request may ask for.")
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+
+    precision: Literal["fp32", "bf16", "fp16", "int8"] = Field(
+        default="fp32",
+        description="fp32: exact. bf16: bfloat16 weights (GPU, or CPU with AVX512-BF16/AMX). "
+        "fp16: GPU only. int8: dynamic quantization of Linear layers, CPU only.",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: cuda when present.")
+    torch_threads: int | None = Field(
+        default=None, ge=1, description="torch intra-op threads. Unset: the CPUs this process may use."
+    )
+    max_batch_tokens: int = Field(
+        default=4096,
+        ge=1,
+        description="Token budget of one batch, padding included. Raise it on a GPU; lower it to cut "
+        "the latency of a batch on a small CPU.",
+    )
+    max_batch_size: int = Field(default=32, ge=1, description="Most inputs in one batch.")
+    max_wait_ms: float = Field(
+        default=0,
+        ge=0,
+        description="How long a batch waits for company before it runs. 0: continuous batching, the "
+        "next batch is formed from whatever queued while the last one ran.",
+    )
+    max_queued_inputs: int = Field(
+        default=2048, ge=1, description="Inputs waiting for the model at most; beyond, /score answers 429."
+    )
 
 
 @lru_cache

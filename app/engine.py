@@ -1,27 +1,156 @@
-"""Runs model predictions off the event loop, one batch at a time on a dedicated thread."""
+"""The request queue and batching loop between the routes and the model.
+
+Requests (each may carry many inputs) put one work item per input into a bounded queue. A single
+worker task forms batches with `select_batch`, runs each on the inference thread, off the event
+loop, and resolves every item's future. An input that fails answers its own request with an
+error; it never takes its batch-mates down or leaves a request unanswered.
+"""
 
 import asyncio
+import logging
+import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
+from app.batching import select_batch
+from app.errors import EngineStoppedError, QueueFullError
 from app.masks import prepare_inputs
-from app.model import FillMaskModel, Predictions
+from app.model import Candidate, FillMaskModel, Predictions
+
+logger = logging.getLogger(__name__)
+
+MaskCandidates = list[list[Candidate]]
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    max_batch_tokens: int = 4096
+    max_batch_size: int = 32
+    max_wait_ms: float = 0
+    max_queued_inputs: int = 2048
+
+
+@dataclass
+class WorkItem:
+    input_ids: list[int]
+    top_k: int
+    future: "asyncio.Future[MaskCandidates]"
+    enqueued_at: float = field(default_factory=time.monotonic)
 
 
 class InferenceEngine:
-    def __init__(self, model: FillMaskModel) -> None:
+    def __init__(self, model: FillMaskModel, limits: BatchLimits | None = None) -> None:
         self.model = model
-        # One thread: torch already spreads a batch over every core, and a second concurrent
-        # batch would only oversubscribe them.
+        self.limits = limits or BatchLimits()
+        self._queue: deque[WorkItem] = deque()
+        self._arrivals = asyncio.Event()
+        # One thread: torch already spreads a batch over every core.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._worker: asyncio.Task[None] | None = None
+        self.failure: BaseException | None = None
 
     @property
     def mask_token(self) -> str:
         return self.model.mask_token
 
+    @property
+    def queued_inputs(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> None:
+        self._worker = asyncio.create_task(self._run(), name="inference-worker")
+        self._worker.add_done_callback(self._on_worker_exit)
+
     async def predict(self, texts: list[str], top_k: int) -> Predictions:
+        if self.failure is not None or self._worker is None:
+            raise EngineStoppedError("The inference worker is not running.")
         prepared = prepare_inputs(texts, self.model.mask_token)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.model.predict, prepared, top_k)
+        # Tokenizing a long input takes a while: keep it off the event loop too.
+        encodings = await loop.run_in_executor(None, self.model.encode, prepared)
+        if len(self._queue) + len(encodings) > self.limits.max_queued_inputs:
+            raise QueueFullError(
+                f"The server is at capacity ({self.limits.max_queued_inputs} inputs queued); retry shortly."
+            )
+        items = [WorkItem(input_ids, top_k, loop.create_future()) for input_ids in encodings]
+        self._queue.extend(items)
+        self._arrivals.set()
+        # If this request is cancelled (client gone), gather cancels the futures and the worker
+        # drops those items before compute.
+        return list(await asyncio.gather(*(item.future for item in items)))
 
-    def close(self) -> None:
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                self._arrivals.clear()
+                await self._arrivals.wait()
+                continue
+            await self._wait_for_company()
+            batch = self._take_batch()
+            if batch:
+                await self._run_batch(batch)
+
+    async def _wait_for_company(self) -> None:
+        """With MAX_WAIT_MS > 0, give a batch that is not full until the oldest waited that long."""
+        deadline = self._queue[0].enqueued_at + self.limits.max_wait_ms / 1000
+        while len(self._queue) < self.limits.max_batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._arrivals.clear()
+            try:
+                await asyncio.wait_for(self._arrivals.wait(), remaining)
+            except TimeoutError:
+                return
+
+    def _take_batch(self) -> list[WorkItem]:
+        live = [item for item in self._queue if not item.future.done()]
+        chosen = select_batch(
+            [len(item.input_ids) for item in live], self.limits.max_batch_tokens, self.limits.max_batch_size
+        )
+        batch = [live[index] for index in chosen]
+        taken = {id(item) for item in batch}
+        self._queue = deque(item for item in live if id(item) not in taken)
+        return batch
+
+    async def _run_batch(self, batch: list[WorkItem]) -> None:
+        loop = asyncio.get_running_loop()
+        top_k = max(item.top_k for item in batch)
+        try:
+            answers = await loop.run_in_executor(
+                self._executor, self.model.predict_encoded, [item.input_ids for item in batch], top_k
+            )
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0], exc)
+                return
+            logger.warning("A batch of %d failed (%r); retrying its inputs one by one", len(batch), exc)
+            for item in batch:
+                await self._run_batch([item])
+            return
+        for item, masks in zip(batch, answers, strict=True):
+            _settle(item, [candidates[: item.top_k] for candidates in masks])
+
+    def _on_worker_exit(self, worker: "asyncio.Task[None]") -> None:
+        if not worker.cancelled() and worker.exception() is not None:
+            self.failure = worker.exception()
+            logger.error("The inference worker died: %r", self.failure)
+        for item in self._queue:
+            _settle(item, EngineStoppedError("The inference worker stopped before this input ran."))
+        self._queue.clear()
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
         self._executor.shutdown(wait=True)
+
+
+def _settle(item: WorkItem, outcome: MaskCandidates | BaseException) -> None:
+    if item.future.done():
+        return
+    if isinstance(outcome, BaseException):
+        item.future.set_exception(outcome)
+    else:
+        item.future.set_result(outcome)

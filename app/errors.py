@@ -9,6 +9,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 class ServiceError(Exception):
     """Base of every error the service answers to a client."""
 
+    headers: dict[str, str] = {}  # noqa: RUF012 - read-only per class
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -30,11 +32,23 @@ class ModelLoadError(ServiceError):
     """The checkpoint could not be loaded; the message says what to do."""
 
 
+class QueueFullError(ServiceError):
+    """More inputs wait for the model than the queue holds."""
+
+    headers = {"Retry-After": "1"}  # noqa: RUF012
+
+
+class EngineStoppedError(ServiceError):
+    """The inference worker is not running (shutting down, or it died)."""
+
+
 STATUS_BY_ERROR: dict[type[ServiceError], int] = {
     InvalidRequestError: 400,
     InvalidInputError: 400,
     ModelNotReadyError: 503,
     ModelLoadError: 503,
+    QueueFullError: 429,
+    EngineStoppedError: 503,
 }
 
 
@@ -45,15 +59,15 @@ def status_for(error: ServiceError) -> int:
     return 500
 
 
-def error_response(status_code: int, message: str) -> JSONResponse:
+def error_response(status_code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """Azure's inference server answers errors as {"message": "..."}; so do we."""
-    return JSONResponse(status_code=status_code, content={"message": message})
+    return JSONResponse(status_code=status_code, content={"message": message}, headers=headers)
 
 
 def register_exception_handlers(app: FastAPI) -> None:
     async def on_service_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
-        return error_response(status_for(exc), exc.message)
+        return error_response(status_for(exc), exc.message, exc.headers or None)
 
     async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

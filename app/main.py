@@ -15,10 +15,9 @@ from app import __version__
 from app.api import router
 from app.config import Settings, get_settings
 from app.errors import register_exception_handlers
-from app.model import load_fill_mask_model
 from app.model_source import resolve_model_source
 from app.schemas import ScoreRequest
-from app.serving import ModelLoader, ServingState, load_and_warm_up
+from app.serving import ModelLoader, ServingState, batch_limits_for, load_and_warm_up, model_loader_for
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +30,7 @@ def stop_this_process() -> None:
 def create_app(
     settings: Settings | None = None,
     *,
-    load_model: ModelLoader = load_fill_mask_model,
+    load_model: ModelLoader | None = None,
     on_load_failure: Callable[[], None] = stop_this_process,
 ) -> FastAPI:
     settings = settings or get_settings()
@@ -39,12 +38,13 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state: ServingState = app.state.serving
-        loading = asyncio.create_task(load_and_warm_up(state, load_model))
+        loader = load_model or model_loader_for(settings)
+        loading = asyncio.create_task(load_and_warm_up(state, loader, batch_limits_for(settings)))
         loading.add_done_callback(lambda _: _report_load_failure(state, on_load_failure))
         yield
         loading.cancel()
         if state.engine is not None:
-            state.engine.close()
+            await state.engine.close()
 
     app = FastAPI(
         title="BERT fill-mask server",

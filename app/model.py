@@ -14,6 +14,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel, P
 
 from app.errors import InvalidInputError, ModelLoadError
 from app.model_source import ModelSource
+from app.runtime import DeviceChoice, Precision, apply_precision, select_device
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class FillMaskModel:
         self.mask_token: str = tokenizer.mask_token
         self.mask_token_id: int = tokenizer.mask_token_id
         self.max_tokens = model.config.max_position_embeddings
+        self.pad_token_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._encoder, self._head = _split_encoder_and_head(model)
         self._token_strings: dict[int, str] = {}
 
@@ -51,22 +53,9 @@ class FillMaskModel:
         device: torch.device = self.model.device
         return device
 
-    def predict(self, texts: list[str], top_k: int = 1, batch_size: int = DEFAULT_BATCH_SIZE) -> Predictions:
-        """Texts must already spell their masks as `mask_token`."""
-        encodings = self.tokenizer(texts)["input_ids"]
-        self._check_lengths(encodings)
-        predictions: Predictions = [[] for _ in texts]
-        # Similar lengths share a batch, so little compute goes to padding.
-        order = sorted(range(len(texts)), key=lambda index: len(encodings[index]))
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
-            for index, masks in zip(
-                batch, self._predict_batch([encodings[i] for i in batch], top_k), strict=True
-            ):
-                predictions[index] = masks
-        return predictions
-
-    def _check_lengths(self, encodings: list[list[int]]) -> None:
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of each text, which must already spell its masks as `mask_token`."""
+        encodings: list[list[int]] = self.tokenizer(texts)["input_ids"]
         for index, input_ids in enumerate(encodings):
             if len(input_ids) > self.max_tokens:
                 raise InvalidInputError(
@@ -75,23 +64,35 @@ class FillMaskModel:
                 )
             if self.mask_token_id not in input_ids:
                 raise InvalidInputError(f"Input {index} has no mask token after tokenization.")
+        return encodings
+
+    def predict(self, texts: list[str], top_k: int = 1, batch_size: int = DEFAULT_BATCH_SIZE) -> Predictions:
+        """Offline use: encode, batch by similar length, predict; answers in input order."""
+        encodings = self.encode(texts)
+        predictions: Predictions = [[] for _ in texts]
+        order = sorted(range(len(texts)), key=lambda index: len(encodings[index]))
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            answers = self.predict_encoded([encodings[i] for i in batch], top_k)
+            for index, masks in zip(batch, answers, strict=True):
+                predictions[index] = masks
+        return predictions
 
     @torch.inference_mode()
-    def _predict_batch(self, encodings: list[list[int]], top_k: int) -> Predictions:
-        padded = self.tokenizer.pad({"input_ids": encodings}, return_tensors="pt").to(self.device)
-        input_ids = padded["input_ids"]
+    def predict_encoded(self, encodings: list[list[int]], top_k: int) -> Predictions:
+        """One batch: rows are padded to the longest, the head runs only at the masks."""
+        input_ids, attention_mask = self._pad(encodings)
         is_mask = input_ids == self.mask_token_id
-        logits = self._mask_logits(input_ids, padded["attention_mask"], is_mask)
+        logits = self._mask_logits(input_ids, attention_mask, is_mask)
         top_k = min(top_k, logits.shape[-1])
         scores, token_ids = logits.float().softmax(dim=-1).topk(top_k, dim=-1)
         scores_rows, token_rows = scores.tolist(), token_ids.tolist()
-        masks_per_input = is_mask.sum(dim=1).tolist()
 
         predictions: Predictions = []
         row = 0
-        for mask_count in masks_per_input:
+        for input_ids_of_one in encodings:
             masks = []
-            for _ in range(mask_count):
+            for _ in range(input_ids_of_one.count(self.mask_token_id)):
                 masks.append(
                     [
                         Candidate(self.token_string(token), token, score)
@@ -101,6 +102,15 @@ class FillMaskModel:
                 row += 1
             predictions.append(masks)
         return predictions
+
+    def _pad(self, encodings: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        longest = max(len(input_ids) for input_ids in encodings)
+        input_ids = torch.full((len(encodings), longest), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(encodings), longest), dtype=torch.long)
+        for row, ids in enumerate(encodings):
+            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, : len(ids)] = 1
+        return input_ids.to(self.device), attention_mask.to(self.device)
 
     def _mask_logits(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, is_mask: torch.Tensor
@@ -137,7 +147,9 @@ def _looks_like_path(source: str) -> bool:
     return source.startswith(("/", ".", "~")) or Path(source).exists()
 
 
-def load_fill_mask_model(source: ModelSource | str) -> FillMaskModel:
+def load_fill_mask_model(
+    source: ModelSource | str, device: DeviceChoice = "auto", precision: Precision = "fp32"
+) -> FillMaskModel:
     """Load once; raise ModelLoadError with a message that says what to do."""
     if isinstance(source, str):
         source = ModelSource.single(source)
@@ -158,6 +170,13 @@ def load_fill_mask_model(source: ModelSource | str) -> FillMaskModel:
             "tokenizer, or give the machine access to huggingface.co (the first start downloads "
             "bert-base-cased, about 430 MB)."
         ) from exc
-    fill_mask_model = FillMaskModel(model, tokenizer, str(source))
-    logger.info("Loaded %s in %.1f s", source, time.perf_counter() - started)
+    runnable = apply_precision(model.eval(), precision, select_device(device))
+    fill_mask_model = FillMaskModel(runnable, tokenizer, str(source))  # type: ignore[arg-type]
+    logger.info(
+        "Loaded %s (%s on %s) in %.1f s",
+        source,
+        precision,
+        fill_mask_model.device,
+        time.perf_counter() - started,
+    )
     return fill_mask_model

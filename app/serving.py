@@ -6,14 +6,33 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.engine import InferenceEngine
+from app.config import Settings
+from app.engine import BatchLimits, InferenceEngine
 from app.errors import ModelLoadError
-from app.model import FillMaskModel
+from app.model import FillMaskModel, load_fill_mask_model
 from app.model_source import ModelSource
+from app.runtime import configure_threads
 
 logger = logging.getLogger(__name__)
 
 ModelLoader = Callable[[ModelSource], FillMaskModel]
+
+
+def model_loader_for(settings: Settings) -> ModelLoader:
+    def load(source: ModelSource) -> FillMaskModel:
+        configure_threads(settings.torch_threads)
+        return load_fill_mask_model(source, device=settings.device, precision=settings.precision)
+
+    return load
+
+
+def batch_limits_for(settings: Settings) -> BatchLimits:
+    return BatchLimits(
+        max_batch_tokens=settings.max_batch_tokens,
+        max_batch_size=settings.max_batch_size,
+        max_wait_ms=settings.max_wait_ms,
+        max_queued_inputs=settings.max_queued_inputs,
+    )
 
 
 @dataclass
@@ -25,22 +44,43 @@ class ServingState:
     def not_ready_reason(self) -> str:
         if self.load_error is not None:
             return f"The model failed to load: {self.load_error}"
+        if self.engine is not None and self.engine.failure is not None:
+            return f"The inference worker died: {self.engine.failure!r}"
         return f"The model '{self.source}' is still loading; retry shortly."
 
+    @property
+    def ready(self) -> bool:
+        return self.engine is not None and self.engine.failure is None
 
-async def load_and_warm_up(state: ServingState, load_model: ModelLoader) -> None:
-    """Load in a worker thread so liveness answers meanwhile; ready only after one prediction ran."""
+
+async def warm_up(engine: InferenceEngine) -> None:
+    """Run the batch shapes traffic will bring, so the first requests pay no one-time costs."""
+    mask = engine.mask_token
+    short = f"Paris is the {mask} of France."
+    long = " ".join(["The city of Paris is the capital of France."] * 8) + f" It is a {mask} city."
+    await engine.predict([short], top_k=1)
+    limits = engine.limits
+    await engine.predict([short] * min(limits.max_batch_size, limits.max_queued_inputs, 8), top_k=5)
+    await engine.predict([long], top_k=1)
+
+
+async def load_and_warm_up(state: ServingState, load_model: ModelLoader, limits: BatchLimits) -> None:
+    """Load in a worker thread so liveness answers meanwhile; ready only after warm-up ran."""
     started = time.perf_counter()
+    engine: InferenceEngine | None = None
     try:
         model = await asyncio.to_thread(load_model, state.source)
+        engine = InferenceEngine(model, limits)
+        engine.start()
+        await warm_up(engine)
     except ModelLoadError as exc:
         state.load_error = exc.message
-        return
     except Exception as exc:  # any failure must surface, never a silent hang
         logger.exception("Unexpected failure while loading %s", state.source)
         state.load_error = f"{type(exc).__name__}: {exc}"
+    if state.load_error is not None:
+        if engine is not None:
+            await engine.close()
         return
-    engine = InferenceEngine(model)
-    await engine.predict([f"Paris is the {model.mask_token} of France."], top_k=1)
     state.engine = engine
     logger.info("Model %s ready in %.1f s", state.source, time.perf_counter() - started)

@@ -9,7 +9,6 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.errors import ModelLoadError
 from app.main import create_app
-from app.model import Predictions
 from app.schemas import SAMPLE_REQUEST
 from tests.conftest import wait_until_ready
 from tests.fakes import FakeFillMaskModel
@@ -167,20 +166,21 @@ def test_failed_load_makes_ready_503_and_asks_the_process_to_stop() -> None:
 def test_unexpected_model_failure_answers_json_500_and_the_next_request_succeeds(
     fake_app: FastAPI, fake_model: FakeFillMaskModel
 ) -> None:
-    healthy_predict = fake_model.predict
-    calls = 0
-
-    def fails_once(texts: list[str], top_k: int = 1) -> Predictions:
-        nonlocal calls
-        calls += 1
-        if calls == 2:  # the first call is the warm-up
-            raise RuntimeError("out of memory")
-        return healthy_predict(texts, top_k)
-
-    fake_model.predict = fails_once  # type: ignore[method-assign]
     with TestClient(fake_app, raise_server_exceptions=False) as client:
         wait_until_ready(client)
+        fake_model.fail_on_length = len(SAMPLE_REQUEST["input_data"]["input_string"][0])
         response = client.post("/score", json=SAMPLE_REQUEST)
         assert response.status_code == 500
         assert response.json() == {"message": "Internal error while serving the request: RuntimeError."}
+        fake_model.fail_on_length = None
         assert client.post("/score", json=SAMPLE_REQUEST).status_code == 200
+
+
+def test_a_full_queue_answers_429_with_retry_after(fake_model: FakeFillMaskModel) -> None:
+    app = create_app(Settings(model_id="fake", max_queued_inputs=2), load_model=lambda _: fake_model)
+    with TestClient(app) as client:
+        wait_until_ready(client)
+        response = client.post("/score", json={"inputs": ["a [MASK]", "b [MASK]", "c [MASK]"]})
+        assert response.status_code == 429
+        assert response.headers["retry-after"] == "1"
+        assert "at capacity" in response.json()["message"]

@@ -1,0 +1,37 @@
+"""Which queued inputs form the next batch: a pure policy, testable without asyncio or torch.
+
+Like text-embeddings-inference's queue, a batch fills up to a token budget and a count cap. Two
+more rules keep CPU time for real tokens:
+- the oldest input always goes, so none starves however the lengths fall;
+- the rest join in order of how close their length is to the oldest's, and only while padding
+  (every row is padded to the longest) stays under MAX_PADDING_FRACTION of the batch.
+"""
+
+from collections.abc import Sequence
+
+MAX_PADDING_FRACTION = 0.25
+
+
+def padded_tokens(lengths: Sequence[int]) -> int:
+    return max(lengths, default=0) * len(lengths)
+
+
+def select_batch(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int) -> list[int]:
+    """Indices into `lengths` (token counts in arrival order) of the next batch, in arrival order."""
+    if not lengths:
+        return []
+    oldest = lengths[0]
+    by_closeness = sorted(range(1, len(lengths)), key=lambda index: (abs(lengths[index] - oldest), index))
+    chosen = [0]
+    chosen_lengths = [oldest]
+    for index in by_closeness:
+        if len(chosen) >= max_batch_size:
+            break
+        candidate_lengths = [*chosen_lengths, lengths[index]]
+        cost = padded_tokens(candidate_lengths)
+        padding = cost - sum(candidate_lengths)
+        if cost > max_batch_tokens or padding > MAX_PADDING_FRACTION * cost:
+            continue
+        chosen.append(index)
+        chosen_lengths = candidate_lengths
+    return sorted(chosen)

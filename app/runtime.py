@@ -1,0 +1,76 @@
+"""How the model runs on this machine: device, numeric precision and torch's thread count."""
+
+import contextlib
+import logging
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from app.errors import ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+Precision = Literal["fp32", "bf16", "fp16", "int8"]
+DeviceChoice = Literal["auto", "cpu", "cuda"]
+
+
+def select_device(choice: DeviceChoice) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError("DEVICE=cuda, but torch sees no CUDA device; use DEVICE=cpu or auto.")
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+def cpu_supports_bf16() -> bool:
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def apply_precision(model: torch.nn.Module, precision: Precision, device: torch.device) -> torch.nn.Module:
+    """fp32 is exact; bf16/fp16 halve the weights; int8 quantizes Linear layers dynamically (CPU)."""
+    if precision == "fp32":
+        return model.to(device)
+    if precision == "int8":
+        if device.type != "cpu":
+            raise ModelLoadError(
+                "PRECISION=int8 is dynamic quantization for CPUs; on a GPU use fp16 or bf16."
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao points to torchao; its dynamic int8 path still works
+            quantized: torch.nn.Module = torch.ao.quantization.quantize_dynamic(
+                model, {torch.nn.Linear}, dtype=torch.qint8
+            )
+        return quantized
+    if precision == "fp16" and device.type != "cuda":
+        raise ModelLoadError("PRECISION=fp16 needs a GPU; on a CPU use bf16 or int8.")
+    if precision == "bf16" and device.type == "cpu" and not cpu_supports_bf16():
+        raise ModelLoadError("PRECISION=bf16 needs a CPU with AVX512-BF16 or AMX; use fp32 or int8.")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return model.to(device=device, dtype=dtype)
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup CPU quota (containers)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cpu_max = Path("/sys/fs/cgroup/cpu.max")
+    if cpu_max.is_file():
+        quota, _, period = cpu_max.read_text().partition(" ")
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    return count
+
+
+def configure_threads(torch_threads: int | None) -> int:
+    """One batch runs at a time, so torch gets every usable core and no inter-op pool on top."""
+    threads = torch_threads or available_cpus()
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # already set, or parallel work already started
+        torch.set_num_interop_threads(1)
+    # The Rust tokenizer's own thread pool would compete with torch for the same cores.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logger.info("torch uses %d threads", threads)
+    return threads

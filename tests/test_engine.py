@@ -1,0 +1,152 @@
+"""The batching engine with a fake model: batching across requests, isolation, bounds, cancellation."""
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from app import engine as engine_module
+from app.engine import BatchLimits, InferenceEngine
+from app.errors import EngineStoppedError, QueueFullError
+from tests.fakes import FakeFillMaskModel
+
+
+def run_with_engine(
+    scenario: Callable[[InferenceEngine, FakeFillMaskModel], Awaitable[Any]],
+    limits: BatchLimits | None = None,
+) -> Any:
+    async def main() -> Any:
+        model = FakeFillMaskModel()
+        engine = InferenceEngine(model, limits)  # type: ignore[arg-type]
+        engine.start()
+        try:
+            return await scenario(engine, model)
+        finally:
+            await engine.close()
+
+    return asyncio.run(main())
+
+
+HELD: set[asyncio.Future[Any]] = set()
+
+
+async def hold_first_batch(engine: InferenceEngine, model: FakeFillMaskModel) -> threading.Event:
+    """Start one request and keep its batch running until the returned gate is set."""
+    model.gate = threading.Event()
+    held = asyncio.ensure_future(engine.predict(["hold [MASK]"], top_k=1))
+    HELD.add(held)
+    held.add_done_callback(HELD.discard)
+    while not model.calls:
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.02)
+    return model.gate
+
+
+def test_requests_that_queue_together_share_one_batch() -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> list[Any]:
+        gate = await hold_first_batch(engine, model)
+        pending = [asyncio.ensure_future(engine.predict([f"request {i} [MASK]"], top_k=1)) for i in range(6)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        answers = await asyncio.gather(*pending)
+        assert model.batches == [1, 6]
+        return answers
+
+    answers = run_with_engine(scenario)
+    assert [answer[0][0][0].token_str for answer in answers] == ["w16"] * 6
+
+
+def test_each_request_gets_its_own_top_k_from_a_shared_batch() -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
+        gate = await hold_first_batch(engine, model)
+        one = asyncio.ensure_future(engine.predict(["a [MASK]"], top_k=1))
+        three = asyncio.ensure_future(engine.predict(["b [MASK] [MASK]"], top_k=3))
+        await asyncio.sleep(0.05)
+        gate.set()
+        assert [len(mask) for mask in (await one)[0]] == [1]
+        assert [len(mask) for mask in (await three)[0]] == [3, 3]
+        assert model.batches[-1] == 2
+
+    run_with_engine(scenario)
+
+
+def test_a_failing_input_fails_only_its_own_request() -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
+        gate = await hold_first_batch(engine, model)
+        model.fail_on_length = len("bad [MASK]")
+        good = [asyncio.ensure_future(engine.predict([f"good {i} [MASK]"], top_k=1)) for i in range(3)]
+        bad = asyncio.ensure_future(engine.predict(["bad [MASK]"], top_k=1))
+        await asyncio.sleep(0.05)
+        gate.set()
+        with pytest.raises(RuntimeError, match="cannot run"):
+            await bad
+        assert [answer[0][0][0].token_str for answer in await asyncio.gather(*good)] == ["w13"] * 3
+
+    run_with_engine(scenario)
+
+
+def test_inputs_beyond_the_queue_bound_are_refused_at_once() -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
+        gate = await hold_first_batch(engine, model)
+        queued = asyncio.ensure_future(engine.predict(["x [MASK]"] * 3, top_k=1))
+        await asyncio.sleep(0.02)
+        with pytest.raises(QueueFullError, match="at capacity"):
+            await engine.predict(["y [MASK]"] * 2, top_k=1)
+        gate.set()
+        assert len(await queued) == 3
+
+    run_with_engine(scenario, BatchLimits(max_queued_inputs=4))
+
+
+def test_a_cancelled_request_is_dropped_before_compute() -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
+        gate = await hold_first_batch(engine, model)
+        abandoned = asyncio.ensure_future(engine.predict(["gone [MASK]"] * 5, top_k=1))
+        kept = asyncio.ensure_future(engine.predict(["kept [MASK]"], top_k=1))
+        await asyncio.sleep(0.02)
+        abandoned.cancel()
+        gate.set()
+        await kept
+        assert model.batches == [1, 1]
+
+    run_with_engine(scenario)
+
+
+def test_max_wait_gathers_requests_that_arrive_within_it() -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
+        first = asyncio.ensure_future(engine.predict(["first [MASK]"], top_k=1))
+        await asyncio.sleep(0.03)
+        second = asyncio.ensure_future(engine.predict(["second [MASK]"], top_k=1))
+        await asyncio.gather(first, second)
+        assert model.batches == [2]
+
+    run_with_engine(scenario, BatchLimits(max_wait_ms=300))
+
+
+def test_continuous_batching_does_not_wait_for_company() -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
+        await asyncio.wait_for(engine.predict(["alone [MASK]"], top_k=1), timeout=1)
+        assert model.batches == [1]
+
+    run_with_engine(scenario, BatchLimits(max_wait_ms=0))
+
+
+def test_a_dead_worker_answers_every_waiter_and_refuses_new_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_policy(*_: object) -> list[int]:
+        raise RuntimeError("policy bug")
+
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
+        gate = await hold_first_batch(engine, model)
+        waiting = asyncio.ensure_future(engine.predict(["waiting [MASK]"], top_k=1))
+        await asyncio.sleep(0.02)
+        monkeypatch.setattr(engine_module, "select_batch", broken_policy)
+        gate.set()
+        with pytest.raises(EngineStoppedError):
+            await asyncio.wait_for(waiting, timeout=2)
+        assert isinstance(engine.failure, RuntimeError)
+        with pytest.raises(EngineStoppedError):
+            await engine.predict(["late [MASK]"], top_k=1)
+
+    run_with_engine(scenario)
