@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint format clean
+.PHONY: install serve test lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,13 +26,17 @@ test: lint  ## lint, type-check and run the whole test suite
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests
-	$(BIN)/ruff format --check app tests
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy app
 
+bench: $(STAMP)  ## baseline vs our server in fp32, bf16, int8 (see README, Performance)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 format: $(STAMP)
-	$(BIN)/ruff check --fix app tests
-	$(BIN)/ruff format app tests
+	$(BIN)/ruff check --fix app tests bench
+	$(BIN)/ruff format app tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

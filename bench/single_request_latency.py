@@ -1,6 +1,6 @@
 """Single-request latency: our /score over HTTP against transformers' plain fill-mask pipeline.
 
-    python bench/single_request_latency.py --checkpoint DIR [--runs 20]
+    python -m bench.single_request_latency --checkpoint DIR [--runs 20]
 
 Both answer sample_request.json's inputs on the same checkpoint; the pipeline is called in process
 (its floor: no HTTP at all), our server through a real `python -m app serve` process.
@@ -9,7 +9,6 @@ Both answer sample_request.json's inputs on the same checkpoint; the pipeline is
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,13 +17,9 @@ from pathlib import Path
 
 import httpx
 
+from bench.server_process import free_port, wait_until_ready
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def time_calls(call, runs: int) -> list[float]:
@@ -47,18 +42,25 @@ def pipeline_latency(checkpoint: str, texts: list[str], runs: int) -> list[float
 def server_latency(checkpoint: str, sample: dict, runs: int) -> list[float]:
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "app", "serve", "--model", checkpoint, "--host", "127.0.0.1", "--port", str(port)]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        "-m",
+        "app",
+        "serve",
+        "--model",
+        checkpoint,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base_url = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                try:
-                    if client.get("/health/ready").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
+        wait_until_ready(base_url, server, timeout_s=300)
+        with httpx.Client(base_url=base_url, timeout=60) as client:
             return time_calls(lambda: client.post("/score", json=sample).raise_for_status(), runs)
     finally:
         server.terminate()
@@ -66,7 +68,9 @@ def server_latency(checkpoint: str, sample: dict, runs: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
@@ -77,7 +81,9 @@ def main() -> None:
         "transformers pipeline (in process)": pipeline_latency(args.checkpoint, texts, args.runs),
         "our /score (HTTP)": server_latency(args.checkpoint, sample, args.runs),
     }
-    print(f"sample_request.json ({len(texts)} inputs), median of {args.runs} runs, checkpoint {args.checkpoint}")
+    print(
+        f"sample_request.json ({len(texts)} inputs), median of {args.runs} runs, checkpoint {args.checkpoint}"
+    )
     print("| path | p50 ms | min ms | max ms |\n|---|---:|---:|---:|")
     for name, timings in rows.items():
         print(f"| {name} | {statistics.median(timings):.1f} | {min(timings):.1f} | {max(timings):.1f} |")

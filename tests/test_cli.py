@@ -2,10 +2,8 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,33 +12,15 @@ import httpx
 import pytest
 
 from app.cli import build_parser, settings_from
+from bench.server_process import free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def offline_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("MODEL_ID", "AZUREML_MODEL_DIR", "PORT", "HOST")}
     env.update(HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", **extra)
     return env
-
-
-def wait_ready(base_url: str, process: subprocess.Popen[str], timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[0]
-        try:
-            if httpx.get(f"{base_url}/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("server did not become ready")
 
 
 @pytest.fixture
@@ -56,7 +36,7 @@ def served(tiny_bert_dir: Path, tmp_path: Path) -> Iterator[str]:
     )
     try:
         base_url = f"http://127.0.0.1:{port}"
-        wait_ready(base_url, process)
+        wait_until_ready(base_url, process, timeout_s=90)
         yield base_url
     finally:
         process.terminate()

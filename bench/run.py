@@ -1,0 +1,150 @@
+"""`make bench`: our server in fp32, bf16 and int8 against a naive pipeline-per-request baseline.
+
+Same checkpoint (random weights, the exact bert-base-cased architecture and vocabulary), same
+sentences, one server at a time on this machine. Writes results.json, results.md and chart.png.
+
+    python -m bench.run [--checkpoint DIR] [--seconds 20] [--concurrency 1 8 32] [--modes ...]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.load import collect_answers, load_client, run_load
+from bench.report import write_chart, write_markdown
+from bench.sentences import SHARED, masked_sentences
+from bench.server_process import ServerExitedError, free_port, wait_until_ready
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CHECKPOINT = ROOT / "bench" / "checkpoints" / "bert-base-random"
+# "baseline", or a precision of ours; "cuda-fp16" style names run ours on a GPU.
+DEFAULT_MODES = ["baseline", "fp32", "bf16", "int8"]
+
+
+def ensure_checkpoint(path: Path) -> Path:
+    if not (path / "config.json").is_file():
+        print(f"building a random-weight bert-base-cased checkpoint in {path}", flush=True)
+        subprocess.run([sys.executable, str(SHARED / "tools" / "make_checkpoint.py"), str(path)], check=True)
+    return path
+
+
+def server_command(mode: str, checkpoint: Path, port: int) -> list[str]:
+    if mode == "baseline":
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.baseline_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+    device, _, precision = mode.rpartition("-")
+    command = [sys.executable, "-m", "app", "serve", "--model", str(checkpoint), "--precision", precision]
+    return [*command, "--device", device or "cpu", "--host", "127.0.0.1", "--port", str(port)]
+
+
+@contextmanager
+def running_server(mode: str, checkpoint: Path, log_dir: Path) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "MODEL_ID": str(checkpoint), "HF_HUB_OFFLINE": "1", "LOG_LEVEL": "warning"}
+    log = (log_dir / f"server-{mode}.log").open("w")
+    server = subprocess.Popen(
+        server_command(mode, checkpoint, port), cwd=ROOT, env=env, stdout=log, stderr=log
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_until_ready(base_url, server, timeout_s=600)
+        except ServerExitedError as exc:
+            last_line = (log_dir / f"server-{mode}.log").read_text().strip().splitlines()[-1]
+            raise RuntimeError(last_line) from exc
+        yield base_url
+    finally:
+        server.terminate()
+        server.wait(timeout=120)
+        log.close()
+
+
+def agreement(answers: list[str], reference: list[str]) -> float:
+    return sum(a == b for a, b in zip(answers, reference, strict=True)) / len(reference)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--seconds", type=float, default=20, help="load time per concurrency level")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--modes", nargs="+", default=DEFAULT_MODES)
+    parser.add_argument("--check-sentences", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+
+    checkpoint = ensure_checkpoint(args.checkpoint)
+    args.out.mkdir(parents=True, exist_ok=True)
+    sentences = masked_sentences(1000)
+    check = sentences[: args.check_sentences]
+    results: dict[str, Any] = {
+        "machine": machine_description(),
+        "seconds": args.seconds,
+        "load_client": load_client(),
+        "modes": {},
+    }
+    answers: dict[str, list[str]] = {}
+
+    for mode in args.modes:
+        print(f"== {mode}", flush=True)
+        try:
+            with running_server(mode, checkpoint, args.out) as base_url:
+                answers[mode] = asyncio.run(collect_answers(base_url, check))
+                loads = []
+                for concurrency in args.concurrency:
+                    load = run_load(base_url, sentences, concurrency, args.seconds)
+                    print(json.dumps(load.as_dict()), flush=True)
+                    loads.append(load.as_dict())
+                results["modes"][mode] = {"loads": loads}
+        except RuntimeError as exc:
+            print(f"{mode} unavailable: {exc}", flush=True)
+            results["modes"][mode] = {"unavailable": str(exc)}
+
+    reference = answers.get("fp32")
+    for mode, mode_answers in answers.items():
+        if mode != "fp32" and reference is not None:
+            key = "equal_to_fp32" if mode == "baseline" else "top1_agreement_with_fp32"
+            results["modes"][mode][key] = agreement(mode_answers, reference)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    markdown = write_markdown(results, args.out / "results.md")
+    write_chart(results, args.out / "chart.png")
+    print(markdown)
+    if "baseline" in answers and reference is not None and answers["baseline"] != reference:
+        raise SystemExit("fp32 answers differ from the baseline's: see results.json")
+
+
+def machine_description() -> str:
+    import platform
+
+    import torch
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor(),
+    )
+    return f"{os.cpu_count()} CPUs ({cpu}), torch {torch.__version__}, Python {platform.python_version()}"
+
+
+if __name__ == "__main__":
+    main()

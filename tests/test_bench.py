@@ -1,0 +1,51 @@
+"""The benchmark's own logic: its report arithmetic and its sentences."""
+
+from pathlib import Path
+
+import pytest
+
+from bench.report import write_markdown
+from bench.sentences import SQUAD, masked_sentences
+
+
+def _load(concurrency: int, per_s: float, p50: float, p99: float) -> dict[str, float]:
+    return {
+        "concurrency": concurrency,
+        "sentences_per_s": per_s,
+        "p50_ms": p50,
+        "p90_ms": p50,
+        "p99_ms": p99,
+        "errors": 0,
+    }
+
+
+def test_report_gives_throughput_ratios_against_the_baseline(tmp_path: Path) -> None:
+    results = {
+        "machine": "test machine",
+        "seconds": 5,
+        "load_client": "wrk",
+        "modes": {
+            "baseline": {"loads": [_load(32, 10.0, 100, 150)], "equal_to_fp32": 1.0},
+            "fp32": {"loads": [_load(32, 25.0, 40, 100)]},
+            "bf16": {"unavailable": "PRECISION=bf16 needs a CPU with AVX512-BF16 or AMX"},
+            "int8": {"loads": [_load(32, 61.0, 20, 30)], "top1_agreement_with_fp32": 0.875},
+        },
+    }
+    text = write_markdown(results, tmp_path / "results.md")
+    assert (tmp_path / "results.md").read_text() == text
+    assert "| fp32 | 32 | 25.0 | 2.50 | 40 | 40 | 100 | 2.50 | 0 |" in text
+    assert "| int8 | 32 | 61.0 | 6.10 |" in text
+    assert "unavailable: PRECISION=bf16 needs" in text
+    assert "int8 top-1 agreement with fp32: 87.5%" in text
+    assert "baseline answers equal to fp32's: 100.0%" in text
+
+
+@pytest.mark.skipif(not SQUAD.is_dir(), reason="../shared is not beside this checkout")
+def test_sentences_are_varied_masked_and_deterministic() -> None:
+    sentences = masked_sentences(300)
+    assert sentences == masked_sentences(300)
+    assert len(set(sentences)) == 300
+    assert all(6 <= len(sentence.split()) <= 40 for sentence in sentences)
+    mask_counts = [sentence.count("[MASK]") for sentence in sentences]
+    assert set(mask_counts) == {1, 2}
+    assert 0.15 < mask_counts.count(2) / len(sentences) < 0.35
