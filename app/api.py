@@ -1,19 +1,26 @@
-"""Thin routes: parse the body, hand it to the engine, shape the answer."""
+"""Thin routes: check, parse the body, hand it to the engine, shape the answer."""
 
+import asyncio
 import json
+import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from app.config import Settings
-from app.contract import parse_score_request, shape_response
+from app.contract import ScoreJob, parse_score_request, shape_response
 from app.engine import InferenceEngine
-from app.errors import InvalidRequestError, ModelNotReadyError
+from app.errors import ClientClosedRequestError, DeadlineExceededError, ModelNotReadyError
+from app.guards import AdmissionControl, check_api_key, read_json_body
+from app.metrics import ServiceMetrics
+from app.model import Predictions
 from app.schemas import SAMPLE_REQUEST, ErrorResponse, ScoreResponse
 from app.serving import ServingState
 
 router = APIRouter()
+
+DISCONNECT_POLL_S = 0.25
 
 
 class AzureJSONResponse(JSONResponse):
@@ -33,18 +40,37 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def require_api_key(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
+    check_api_key(request.headers.get("authorization"), settings.api_key)
+
+
 def get_engine(serving: Annotated[ServingState, Depends(get_serving_state)]) -> InferenceEngine:
     if serving.engine is None or not serving.ready:
         raise ModelNotReadyError(serving.not_ready_reason())
     return serving.engine
 
 
-async def read_json_body(request: Request) -> object:
-    raw = await request.body()
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidRequestError(f"The body is not valid JSON: {exc}") from exc
+def get_admission(request: Request) -> AdmissionControl:
+    admission: AdmissionControl = request.app.state.admission
+    return admission
+
+
+async def predict_for_client(
+    request: Request, engine: InferenceEngine, job: ScoreJob, timeout_ms: int
+) -> Predictions:
+    """Run the job, but give up on it at its deadline or when its client goes away."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    task = asyncio.ensure_future(engine.predict(job.inputs, job.top_k or 1, deadline=deadline))
+    while not task.done():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            task.cancel()
+            raise DeadlineExceededError(f"No answer within the request timeout of {timeout_ms} ms.")
+        await asyncio.wait({task}, timeout=min(remaining, DISCONNECT_POLL_S))
+        if not task.done() and await request.is_disconnected():
+            task.cancel()
+            raise ClientClosedRequestError("The client closed the connection before the answer.")
+    return task.result()
 
 
 @router.get("/", response_class=PlainTextResponse, tags=["health"])
@@ -60,17 +86,25 @@ async def liveness() -> dict[str, str]:
 
 @router.get("/health/ready", tags=["health"], responses={503: {"model": ErrorResponse}})
 async def readiness(serving: Annotated[ServingState, Depends(get_serving_state)]) -> JSONResponse:
-    """200 once the model is loaded and a warm-up prediction has run; 503 before."""
+    """200 once the model is loaded and a warm-up prediction has run; 503 before, or if it died."""
     if serving.engine is None or not serving.ready:
         return AzureJSONResponse({"message": serving.not_ready_reason()}, status_code=503)
     return AzureJSONResponse({"status": "ready", "model": serving.engine.model.source})
 
 
+@router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics."""
+    service_metrics: ServiceMetrics = request.app.state.metrics
+    return Response(service_metrics.render(), media_type=service_metrics.content_type)
+
+
 @router.post(
     "/score",
     tags=["score"],
+    dependencies=[Depends(require_api_key)],
     response_model=ScoreResponse,
-    responses={400: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    responses={code: {"model": ErrorResponse} for code in (400, 401, 413, 429, 503, 504)},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -87,8 +121,14 @@ async def score(
     request: Request,
     engine: Annotated[InferenceEngine, Depends(get_engine)],
     settings: Annotated[Settings, Depends(get_settings)],
+    admission: Annotated[AdmissionControl, Depends(get_admission)],
 ) -> AzureJSONResponse:
     """Fill the masks of each input, answering as Azure ML's bert-base-cased endpoint does."""
-    job = parse_score_request(await read_json_body(request), settings.max_top_k)
-    predictions = await engine.predict(job.inputs, job.top_k or 1)
+    with admission.admit():
+        body = await read_json_body(request, settings.max_payload_bytes)
+        job = parse_score_request(body, settings.max_top_k, settings.max_inputs_per_request)
+        request.state.log_fields = {"inputs": len(job.inputs)} | (
+            {"texts": job.inputs} if settings.log_inputs else {}
+        )
+        predictions = await predict_for_client(request, engine, job, settings.request_timeout_ms)
     return AzureJSONResponse(shape_response(job, predictions))

@@ -45,16 +45,24 @@ def serve(settings: Settings) -> int:
         if server is not None:
             server.should_exit = True
 
-    app = create_app(settings, on_load_failure=stop_server)
+    app = create_app(settings, on_fatal=stop_server)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,  # app.observability logs one JSON line per request instead
+            timeout_graceful_shutdown=settings.drain_timeout_s,
+        )
     )
     # uvicorn re-raises the signal that stopped it once it has drained; a stop asked for by
     # SIGTERM or Ctrl-C is a clean exit, so let that re-raised signal land on a no-op.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda *_: None)
     server.run()
-    return 1 if app.state.serving.load_error is not None else 0
+    serving = app.state.serving
+    return 1 if serving.load_error is not None or (serving.engine and serving.engine.failure) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

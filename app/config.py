@@ -52,6 +52,29 @@ class Settings(BaseSettings):
         default=2048, ge=1, description="Inputs waiting for the model at most; beyond, /score answers 429."
     )
 
+    max_concurrent_requests: int = Field(
+        default=64,
+        ge=1,
+        description="/score requests in flight and queued at most; beyond, 429 at once with Retry-After.",
+    )
+    max_inputs_per_request: int = Field(default=256, ge=1, description="More inputs in one request: 413.")
+    max_payload_bytes: int = Field(
+        default=2_000_000, ge=1, description="A larger body: 413, without reading it all (TEI uses 2 MB)."
+    )
+    request_timeout_ms: int = Field(
+        default=50_000,
+        ge=1,
+        description="Deadline of a /score request (Azure's request_timeout_ms is 60000). Work still "
+        "queued past it is dropped before compute and the client gets 504.",
+    )
+    drain_timeout_s: int = Field(
+        default=30, ge=0, description="On SIGTERM, how long accepted requests may take to finish."
+    )
+    api_key: str | None = Field(
+        default=None, description="If set, /score requires `Authorization: Bearer <key>`; health stays open."
+    )
+    log_inputs: bool = Field(default=False, description="Log input texts (off: no user text in logs).")
+
 
 @lru_cache
 def get_settings() -> Settings:

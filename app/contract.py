@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from app.errors import InvalidRequestError
+from app.errors import InvalidRequestError, PayloadTooLargeError
 
 PAYLOAD_KEYS = ("input_data", "inputs")
 PARAMETER_KEYS = ("parameters", "params")
@@ -35,7 +35,7 @@ def json_type(value: object) -> str:
     return names.get(type(value), "a number")
 
 
-def parse_score_request(body: object, max_top_k: int) -> ScoreJob:
+def parse_score_request(body: object, max_top_k: int, max_inputs: int | None = None) -> ScoreJob:
     if not isinstance(body, dict):
         raise InvalidRequestError(
             "The body must be a JSON object such as "
@@ -66,6 +66,10 @@ def parse_score_request(body: object, max_top_k: int) -> ScoreJob:
     else:
         raise InvalidRequestError(
             f"'{key}' must be an object with 'input_string' or a list of strings; got {json_type(payload)}."
+        )
+    if max_inputs is not None and isinstance(raw_inputs, list) and len(raw_inputs) > max_inputs:
+        raise PayloadTooLargeError(
+            f"'{where}' has {len(raw_inputs)} inputs; the limit is {max_inputs} per request. Split it."
         )
     return ScoreJob(
         inputs=_check_inputs(raw_inputs, where),

@@ -10,11 +10,12 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from app.batching import select_batch
-from app.errors import EngineStoppedError, QueueFullError
+from app.batching import padded_tokens, select_batch
+from app.errors import DeadlineExceededError, EngineStoppedError, QueueFullError
 from app.masks import prepare_inputs
 from app.model import Candidate, FillMaskModel, Predictions
 
@@ -36,13 +37,26 @@ class WorkItem:
     input_ids: list[int]
     top_k: int
     future: "asyncio.Future[MaskCandidates]"
+    deadline: float | None = None  # time.monotonic() after which the answer is no longer wanted
     enqueued_at: float = field(default_factory=time.monotonic)
+
+    def expired(self, now: float) -> bool:
+        return self.deadline is not None and now > self.deadline
 
 
 class InferenceEngine:
-    def __init__(self, model: FillMaskModel, limits: BatchLimits | None = None) -> None:
+    def __init__(
+        self,
+        model: FillMaskModel,
+        limits: BatchLimits | None = None,
+        *,
+        on_batch: Callable[[int, int], None] | None = None,
+        on_failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self.model = model
         self.limits = limits or BatchLimits()
+        self._on_batch = on_batch
+        self._on_failure = on_failure
         self._queue: deque[WorkItem] = deque()
         self._arrivals = asyncio.Event()
         # One thread: torch already spreads a batch over every core.
@@ -62,7 +76,7 @@ class InferenceEngine:
         self._worker = asyncio.create_task(self._run(), name="inference-worker")
         self._worker.add_done_callback(self._on_worker_exit)
 
-    async def predict(self, texts: list[str], top_k: int) -> Predictions:
+    async def predict(self, texts: list[str], top_k: int, deadline: float | None = None) -> Predictions:
         if self.failure is not None or self._worker is None:
             raise EngineStoppedError("The inference worker is not running.")
         prepared = prepare_inputs(texts, self.model.mask_token)
@@ -73,7 +87,7 @@ class InferenceEngine:
             raise QueueFullError(
                 f"The server is at capacity ({self.limits.max_queued_inputs} inputs queued); retry shortly."
             )
-        items = [WorkItem(input_ids, top_k, loop.create_future()) for input_ids in encodings]
+        items = [WorkItem(input_ids, top_k, loop.create_future(), deadline) for input_ids in encodings]
         self._queue.extend(items)
         self._arrivals.set()
         # If this request is cancelled (client gone), gather cancels the futures and the worker
@@ -105,6 +119,10 @@ class InferenceEngine:
                 return
 
     def _take_batch(self) -> list[WorkItem]:
+        now = time.monotonic()
+        for item in self._queue:
+            if item.expired(now):
+                _settle(item, DeadlineExceededError("The request's deadline passed before its inputs ran."))
         live = [item for item in self._queue if not item.future.done()]
         chosen = select_batch(
             [len(item.input_ids) for item in live], self.limits.max_batch_tokens, self.limits.max_batch_size
@@ -117,6 +135,8 @@ class InferenceEngine:
     async def _run_batch(self, batch: list[WorkItem]) -> None:
         loop = asyncio.get_running_loop()
         top_k = max(item.top_k for item in batch)
+        if self._on_batch is not None:
+            self._on_batch(len(batch), padded_tokens([len(item.input_ids) for item in batch]))
         try:
             answers = await loop.run_in_executor(
                 self._executor, self.model.predict_encoded, [item.input_ids for item in batch], top_k
@@ -133,9 +153,12 @@ class InferenceEngine:
             _settle(item, [candidates[: item.top_k] for candidates in masks])
 
     def _on_worker_exit(self, worker: "asyncio.Task[None]") -> None:
-        if not worker.cancelled() and worker.exception() is not None:
-            self.failure = worker.exception()
-            logger.error("The inference worker died: %r", self.failure)
+        failure = None if worker.cancelled() else worker.exception()
+        if failure is not None:
+            self.failure = failure
+            logger.error("The inference worker died: %r", failure)
+            if self._on_failure is not None:
+                self._on_failure(failure)
         for item in self._queue:
             _settle(item, EngineStoppedError("The inference worker stopped before this input ran."))
         self._queue.clear()

@@ -42,6 +42,30 @@ class EngineStoppedError(ServiceError):
     """The inference worker is not running (shutting down, or it died)."""
 
 
+class PayloadTooLargeError(ServiceError):
+    """The body, or its number of inputs, is over the configured limit."""
+
+
+class TooManyRequestsError(ServiceError):
+    """MAX_CONCURRENT_REQUESTS are already in flight."""
+
+    headers = {"Retry-After": "1"}  # noqa: RUF012
+
+
+class UnauthorizedError(ServiceError):
+    """API_KEY is set and the request did not carry it."""
+
+    headers = {"WWW-Authenticate": "Bearer"}  # noqa: RUF012
+
+
+class DeadlineExceededError(ServiceError):
+    """The request's deadline passed before its inputs were computed."""
+
+
+class ClientClosedRequestError(ServiceError):
+    """The client went away before the answer; nobody reads this one but logs and metrics."""
+
+
 STATUS_BY_ERROR: dict[type[ServiceError], int] = {
     InvalidRequestError: 400,
     InvalidInputError: 400,
@@ -49,6 +73,11 @@ STATUS_BY_ERROR: dict[type[ServiceError], int] = {
     ModelLoadError: 503,
     QueueFullError: 429,
     EngineStoppedError: 503,
+    PayloadTooLargeError: 413,
+    TooManyRequestsError: 429,
+    UnauthorizedError: 401,
+    DeadlineExceededError: 504,
+    ClientClosedRequestError: 499,  # nginx's convention
 }
 
 

@@ -1,4 +1,4 @@
-"""create_app(settings): the one place that wires settings, model loading and routes together."""
+"""create_app(settings): the one place that wires settings, model loading, engine and routes."""
 
 import asyncio
 import contextlib
@@ -14,8 +14,13 @@ from fastapi.openapi.utils import get_openapi
 from app import __version__
 from app.api import router
 from app.config import Settings, get_settings
+from app.engine import InferenceEngine
 from app.errors import register_exception_handlers
+from app.guards import AdmissionControl
+from app.metrics import ServiceMetrics
+from app.model import FillMaskModel
 from app.model_source import resolve_model_source
+from app.observability import RequestContextMiddleware
 from app.schemas import ScoreRequest
 from app.serving import ModelLoader, ServingState, batch_limits_for, load_and_warm_up, model_loader_for
 
@@ -31,16 +36,41 @@ def create_app(
     settings: Settings | None = None,
     *,
     load_model: ModelLoader | None = None,
-    on_load_failure: Callable[[], None] = stop_this_process,
+    on_fatal: Callable[[], None] = stop_this_process,
 ) -> FastAPI:
+    """`on_fatal` is called when the model cannot load or the inference worker dies: the
+    process must then stop (and exit non-zero), never hang half-alive."""
     settings = settings or get_settings()
+    metrics = ServiceMetrics()
+    admission = AdmissionControl(settings.max_concurrent_requests)
+    state = ServingState(source=resolve_model_source(settings))
+
+    def fail(reason: str) -> None:
+        logger.error("%s", reason)
+        on_fatal()
+
+    def make_engine(model: FillMaskModel) -> InferenceEngine:
+        return InferenceEngine(
+            model,
+            batch_limits_for(settings),
+            on_batch=metrics.observe_batch,
+            on_failure=lambda exc: fail(f"The inference worker died: {exc!r}"),
+        )
+
+    def finish_loading(loading: "asyncio.Task[float]") -> None:
+        if loading.cancelled():
+            return
+        if state.load_error is not None:
+            fail(state.load_error)
+        else:
+            metrics.model_load_seconds.set(loading.result())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state: ServingState = app.state.serving
-        loader = load_model or model_loader_for(settings)
-        loading = asyncio.create_task(load_and_warm_up(state, loader, batch_limits_for(settings)))
-        loading.add_done_callback(lambda _: _report_load_failure(state, on_load_failure))
+        loading = asyncio.create_task(
+            load_and_warm_up(state, load_model or model_loader_for(settings), make_engine)
+        )
+        loading.add_done_callback(finish_loading)
         yield
         loading.cancel()
         if state.engine is not None:
@@ -53,18 +83,20 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.serving = ServingState(source=resolve_model_source(settings))
+    app.state.serving = state
+    app.state.metrics = metrics
+    app.state.admission = admission
+    metrics.track(
+        queue_depth=lambda: state.engine.queued_inputs if state.engine is not None else 0,
+        in_flight=lambda: admission.in_flight,
+    )
     app.include_router(router)
     register_exception_handlers(app)
     app.openapi = lambda: _openapi_with_request_schema(app)  # type: ignore[method-assign]
     app.add_api_route("/swagger.json", app.openapi, include_in_schema=False)
+    known_routes = {path for route in app.routes if isinstance(path := getattr(route, "path", None), str)}
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, known_routes=known_routes)
     return app
-
-
-def _report_load_failure(state: ServingState, on_load_failure: Callable[[], None]) -> None:
-    if state.load_error is not None:
-        logger.error("%s", state.load_error)
-        on_load_failure()
 
 
 def _openapi_with_request_schema(app: FastAPI) -> dict[str, Any]:

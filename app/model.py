@@ -15,6 +15,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel, P
 from app.errors import InvalidInputError, ModelLoadError
 from app.model_source import ModelSource
 from app.runtime import DeviceChoice, Precision, apply_precision, select_device
+from app.windowing import window_around_masks
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class FillMaskModel:
         self.mask_token: str = tokenizer.mask_token
         self.mask_token_id: int = tokenizer.mask_token_id
         self.max_tokens = model.config.max_position_embeddings
+        # Windowing keeps one special token at each end: true of BERT-style tokenizers.
+        self._can_window = tokenizer.num_special_tokens_to_add() == 2
         self.pad_token_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._encoder, self._head = _split_encoder_and_head(model)
         self._token_strings: dict[int, str] = {}
@@ -54,16 +57,21 @@ class FillMaskModel:
         return device
 
     def encode(self, texts: list[str]) -> list[list[int]]:
-        """Token ids of each text, which must already spell its masks as `mask_token`."""
+        """Token ids of each text, which must already spell its masks as `mask_token`.
+
+        A text longer than the model reads becomes a window around its masks (app.windowing).
+        """
         encodings: list[list[int]] = self.tokenizer(texts)["input_ids"]
         for index, input_ids in enumerate(encodings):
-            if len(input_ids) > self.max_tokens:
-                raise InvalidInputError(
-                    f"Input {index} is {len(input_ids)} tokens long; "
-                    f"the model reads at most {self.max_tokens}."
-                )
             if self.mask_token_id not in input_ids:
                 raise InvalidInputError(f"Input {index} has no mask token after tokenization.")
+            if len(input_ids) > self.max_tokens:
+                if not self._can_window:
+                    raise InvalidInputError(
+                        f"Input {index} is {len(input_ids)} tokens long; "
+                        f"the model reads at most {self.max_tokens}."
+                    )
+                encodings[index] = window_around_masks(input_ids, self.mask_token_id, self.max_tokens, index)
         return encodings
 
     def predict(self, texts: list[str], top_k: int = 1, batch_size: int = DEFAULT_BATCH_SIZE) -> Predictions:

@@ -16,6 +16,7 @@ from app.runtime import configure_threads
 logger = logging.getLogger(__name__)
 
 ModelLoader = Callable[[ModelSource], FillMaskModel]
+EngineFactory = Callable[[FillMaskModel], InferenceEngine]
 
 
 def model_loader_for(settings: Settings) -> ModelLoader:
@@ -64,13 +65,16 @@ async def warm_up(engine: InferenceEngine) -> None:
     await engine.predict([long], top_k=1)
 
 
-async def load_and_warm_up(state: ServingState, load_model: ModelLoader, limits: BatchLimits) -> None:
-    """Load in a worker thread so liveness answers meanwhile; ready only after warm-up ran."""
+async def load_and_warm_up(state: ServingState, load_model: ModelLoader, make_engine: EngineFactory) -> float:
+    """Load in a worker thread so liveness answers meanwhile; ready only after warm-up ran.
+
+    Returns the seconds it took; on failure, sets `state.load_error` instead of raising.
+    """
     started = time.perf_counter()
     engine: InferenceEngine | None = None
     try:
         model = await asyncio.to_thread(load_model, state.source)
-        engine = InferenceEngine(model, limits)
+        engine = make_engine(model)
         engine.start()
         await warm_up(engine)
     except ModelLoadError as exc:
@@ -81,6 +85,8 @@ async def load_and_warm_up(state: ServingState, load_model: ModelLoader, limits:
     if state.load_error is not None:
         if engine is not None:
             await engine.close()
-        return
+        return time.perf_counter() - started
     state.engine = engine
-    logger.info("Model %s ready in %.1f s", state.source, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    logger.info("Model %s ready in %.1f s", state.source, seconds)
+    return seconds

@@ -154,7 +154,7 @@ def test_failed_load_makes_ready_503_and_asks_the_process_to_stop() -> None:
     def failing_loader(_: str) -> FakeFillMaskModel:
         raise ModelLoadError("no such model; set MODEL_ID")
 
-    app = create_app(Settings(model_id="missing"), load_model=failing_loader, on_load_failure=stopped.set)
+    app = create_app(Settings(model_id="missing"), load_model=failing_loader, on_fatal=stopped.set)
     with TestClient(app) as client:
         assert stopped.wait(5)
         ready = client.get("/health/ready")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from app.errors import InvalidInputError, ModelLoadError
+from app.errors import ModelLoadError
 from app.masks import normalize_masks
 from app.model import FillMaskModel, load_fill_mask_model
 from tests.tiny_bert import MAX_POSITIONS, PUNCTUATION, WORDS
@@ -101,18 +101,26 @@ def test_head_at_masks_equals_full_masked_lm_logits(tiny_model: FillMaskModel) -
     torch.testing.assert_close(ours, full, rtol=1e-5, atol=1e-5)
 
 
-def test_input_longer_than_the_model_reads_is_rejected_naming_it(tiny_model: FillMaskModel) -> None:
-    too_long = "[MASK] " + "the " * MAX_POSITIONS
-    with pytest.raises(
-        InvalidInputError, match=rf"Input 1 is \d+ tokens long; the model reads at most {MAX_POSITIONS}"
-    ):
-        tiny_model.predict(["a [MASK]", too_long])
+def test_a_long_input_is_answered_as_the_pipeline_answers_its_window(
+    tiny_model: FillMaskModel, fill_mask_pipeline: Any
+) -> None:
+    rng = random.Random(5)
+    long_text = " ".join([*rng.choices(WORDS, k=150), "[MASK]", *rng.choices(WORDS, k=60)])
+    (input_ids,) = tiny_model.encode([long_text])
+    assert len(tiny_model.tokenizer(long_text)["input_ids"]) > MAX_POSITIONS == len(input_ids)
+    window_text = tiny_model.tokenizer.decode(input_ids[1:-1])
+    assert window_text in long_text
+    expected = fill_mask_pipeline(window_text, top_k=3)
+    answer = tiny_model.predict([long_text], top_k=3)[0][0]
+    assert [c.token for c in answer] == [c["token"] for c in expected]
+    assert [c.score for c in answer] == pytest.approx([c["score"] for c in expected], abs=SCORE_TOLERANCE)
 
 
-def test_long_input_answers_400_over_http(tiny_bert_client: TestClient) -> None:
-    response = tiny_bert_client.post("/score", json={"inputs": ["a [MASK]", "the " * 500 + "[MASK]"]})
+def test_masks_too_far_apart_answer_400_naming_the_input(tiny_bert_client: TestClient) -> None:
+    too_far = "[MASK] " + "the " * 300 + "[MASK]"
+    response = tiny_bert_client.post("/score", json={"inputs": ["a [MASK]", too_far]})
     assert response.status_code == 400
-    assert response.json()["message"].startswith("Input 1 is ")
+    assert response.json()["message"].startswith("Input 1: its masks are 302 tokens apart")
 
 
 def test_loading_a_folder_without_config_fails_with_advice(tmp_path: Path) -> None:

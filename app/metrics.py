@@ -1,0 +1,74 @@
+"""Prometheus metrics of one app instance, in a registry of its own (tests build many apps)."""
+
+from collections.abc import Callable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+BATCH_TOKEN_BUCKETS = (16, 64, 256, 512, 1024, 2048, 4096, 8192, 16384)
+
+
+class ServiceMetrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "fill_mask_requests",
+            "HTTP requests by route and status.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "fill_mask_request_duration_seconds",
+            "Time from request to response, by route.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "fill_mask_queue_inputs", "Inputs waiting for the model.", registry=self.registry
+        )
+        self.in_flight = Gauge(
+            "fill_mask_requests_in_flight",
+            "/score requests admitted and not yet answered.",
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "fill_mask_batch_size",
+            "Inputs per model batch.",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_tokens = Histogram(
+            "fill_mask_batch_tokens",
+            "Tokens per model batch, padding included.",
+            buckets=BATCH_TOKEN_BUCKETS,
+            registry=self.registry,
+        )
+        self.model_load_seconds = Gauge(
+            "fill_mask_model_load_seconds", "Time to load and warm up the model.", registry=self.registry
+        )
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(route=route, status=str(status)).inc()
+        self.request_seconds.labels(route=route).observe(seconds)
+
+    def observe_batch(self, size: int, padded_tokens: int) -> None:
+        self.batch_size.observe(size)
+        self.batch_tokens.observe(padded_tokens)
+
+    def track(self, queue_depth: Callable[[], float], in_flight: Callable[[], float]) -> None:
+        self.queue_depth.set_function(queue_depth)
+        self.in_flight.set_function(in_flight)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

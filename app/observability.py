@@ -1,0 +1,67 @@
+"""Request ids, one structured log line per request, and request metrics: a pure ASGI middleware."""
+
+import json
+import logging
+import re
+import time
+import uuid
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.metrics import ServiceMetrics
+
+access_logger = logging.getLogger("app.access")
+
+# An incoming id is echoed only if it is short and plain, so it cannot forge log lines or headers.
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, known_routes: set[str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.known_routes = known_routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        request_id = _safe(headers.get("x-request-id")) or uuid.uuid4().hex
+        client_request_id = _safe(headers.get("x-ms-client-request-id"))
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_ids(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_headers = MutableHeaders(scope=message)
+                response_headers["x-request-id"] = request_id
+                if client_request_id:
+                    response_headers["x-ms-client-request-id"] = client_request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_ids)
+        finally:
+            seconds = time.perf_counter() - started
+            route = scope["path"] if scope["path"] in self.known_routes else "unmatched"
+            self.metrics.observe_request(route, status, seconds)
+            record = {
+                "event": "request",
+                "request_id": request_id,
+                "client_request_id": client_request_id,
+                "method": scope["method"],
+                "route": route,
+                "status": status,
+                "latency_ms": round(seconds * 1000, 2),
+            }
+            record.update(scope["state"].get("log_fields", {}))
+            access_logger.info(json.dumps(record))
+
+
+def _safe(value: str | None) -> str | None:
+    return value if value is not None and SAFE_REQUEST_ID.match(value) else None
