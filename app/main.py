@@ -94,8 +94,7 @@ def create_app(
     register_exception_handlers(app)
     app.openapi = lambda: _openapi_with_request_schema(app)  # type: ignore[method-assign]
     app.add_api_route("/swagger.json", app.openapi, include_in_schema=False)
-    known_routes = {path for route in app.routes if isinstance(path := getattr(route, "path", None), str)}
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, known_routes=known_routes)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 
 

@@ -18,10 +18,9 @@ SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, known_routes: set[str]) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app = app
         self.metrics = metrics
-        self.known_routes = known_routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,7 +47,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_ids)
         finally:
             seconds = time.perf_counter() - started
-            route = scope["path"] if scope["path"] in self.known_routes else "unmatched"
+            # The router records the route it matched: a bounded label set, unlike raw paths.
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
             self.metrics.observe_request(route, status, seconds)
             record = {
                 "event": "request",

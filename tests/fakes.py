@@ -21,6 +21,7 @@ class FakeFillMaskModel:
         self.calls: list[list[str]] = []
         self.batches: list[int] = []
         self.gate: threading.Event | None = None
+        self.holding = threading.Event()  # set while a batch waits at the gate
         self.fail_on_length: int | None = None
 
     def encode(self, texts: list[str]) -> list[list[int]]:
@@ -28,8 +29,10 @@ class FakeFillMaskModel:
         return [[len(text)] + [MASK_ID] * text.count(self.mask_token) for text in texts]
 
     def predict_encoded(self, encodings: list[list[int]], top_k: int) -> Predictions:
-        if self.gate is not None:
+        if self.gate is not None and not self.gate.is_set():
+            self.holding.set()
             self.gate.wait(10)
+            self.holding.clear()
         self.batches.append(len(encodings))
         if any(ids[0] == self.fail_on_length for ids in encodings):
             raise RuntimeError(f"cannot run an input of length {self.fail_on_length}")
