@@ -31,11 +31,8 @@ def test_odd_input_is_answered_200(tiny_bert_client: TestClient, name: str) -> N
     response = tiny_bert_client.post("/score", json={"inputs": [text]})
     assert response.status_code == 200, response.text
     (answer,) = response.json()
-    assert (
-        len(answer.split(",")) >= text.lower().count("[mask]")
-        if name != "fifty_masks"
-        else answer.count(",") >= 49
-    )
+    # One top-1 token per mask, joined by "," (a token may itself be a comma, hence >=).
+    assert len(answer.split(",")) >= len(MASK_SPELLING.findall(text))
 
 
 @pytest.mark.parametrize("text", ["", "   \t\n ", "\x00", "[MASK"])
