@@ -2,9 +2,12 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +94,43 @@ def test_flags_override_environment_twins(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_console_script_is_declared() -> None:
     assert 'bert-fill-mask = "app.cli:main"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_sigterm_drains_accepted_requests_then_exits_0(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--model", str(tiny_bert_dir), "--host", "127.0.0.1"],
+        cwd=ROOT,
+        # Batches wait 1.5 s for company, so the requests are still queued when SIGTERM lands.
+        env=offline_env(PORT=str(port), HF_HOME=str(tmp_path), MAX_WAIT_MS="1500", MAX_BATCH_SIZE="64"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until_ready(base_url, process, timeout_s=90)
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            answers = [
+                pool.submit(
+                    httpx.post, f"{base_url}/score", json={"inputs": [f"the dog {i} [MASK] ."]}, timeout=30
+                )
+                for i in range(10)
+            ]
+            deadline = time.monotonic() + 10
+            while "fill_mask_requests_in_flight 10.0" not in httpx.get(f"{base_url}/metrics").text:
+                assert time.monotonic() < deadline, "the requests never got in flight"
+                time.sleep(0.02)
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            # Draining: the accepted requests are still queued, but new connections are refused.
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(f"{base_url}/health/live", timeout=2)
+            assert process.poll() is None
+            responses = [answer.result() for answer in answers]
+        assert [response.status_code for response in responses] == [200] * 10
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
