@@ -1,0 +1,135 @@
+"""Overload: twice the server's capacity for a minute; every request must get 200 or 429.
+
+    python -m bench.overload [--checkpoint DIR] [--capacity 32] [--seconds 60]
+
+Starts our server with MAX_CONCURRENT_REQUESTS=capacity and runs 2 x capacity closed-loop
+clients, each sending one sentence per request and honouring Retry-After on a 429. Reports the
+status counts, connection errors, latency of the answered requests and the server's RSS from
+start to end; exits non-zero if anything but 200 and 429 came back or RSS grew by over 20%.
+"""
+
+import argparse
+import asyncio
+import collections
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.load import request_body
+from bench.run import DEFAULT_CHECKPOINT, ROOT, ensure_checkpoint
+from bench.sentences import masked_sentences
+from bench.server_process import free_port, wait_until_ready
+
+RSS_GROWTH_LIMIT = 1.2
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+async def overload(base_url: str, pid: int, clients: int, seconds: float) -> dict[str, object]:
+    sentences = itertools.cycle(masked_sentences(1000))
+    statuses: collections.Counter[str] = collections.Counter()
+    latencies: list[float] = []
+    rss: list[tuple[float, float]] = []
+    started = time.monotonic()
+    deadline = started + seconds
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        while time.monotonic() < deadline:
+            sent = time.monotonic()
+            try:
+                response = await client.post("/score", json=request_body(next(sentences)))
+            except httpx.HTTPError as exc:
+                statuses[type(exc).__name__] += 1
+                continue
+            statuses[str(response.status_code)] += 1
+            if response.status_code == 200:
+                latencies.append((time.monotonic() - sent) * 1000)
+            elif response.status_code == 429:
+                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+
+    async def sample_rss() -> None:
+        while time.monotonic() < deadline:
+            rss.append((round(time.monotonic() - started, 1), round(rss_mb(pid), 1)))
+            await asyncio.sleep(5)
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
+        await asyncio.gather(sample_rss(), *(client_loop(client) for _ in range(clients)))
+    rss.append((round(time.monotonic() - started, 1), round(rss_mb(pid), 1)))
+    ordered = sorted(latencies)
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "statuses": dict(statuses),
+        "answered_per_s": round(len(latencies) / seconds, 2),
+        "p50_ms": round(statistics.median(ordered), 1) if ordered else None,
+        "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 1) if ordered else None,
+        "rss_mb": rss,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--capacity", type=int, default=32, help="MAX_CONCURRENT_REQUESTS of the server")
+    parser.add_argument("--seconds", type=float, default=60)
+    args = parser.parse_args()
+
+    checkpoint = ensure_checkpoint(args.checkpoint)
+    port = free_port()
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "LOG_LEVEL": "warning",
+        "MAX_CONCURRENT_REQUESTS": str(args.capacity),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "app",
+        "serve",
+        "--model",
+        str(checkpoint),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_ready(base_url, server, timeout_s=600)
+        report = asyncio.run(overload(base_url, server.pid, 2 * args.capacity, args.seconds))
+    finally:
+        server.terminate()
+        report_exit = server.wait(timeout=120)
+    report["server_exit_status"] = report_exit
+    print(json.dumps(report, indent=2))
+    unexpected = {status: n for status, n in report["statuses"].items() if status not in ("200", "429")}
+    rss = report["rss_mb"]
+    after_warm_up, end = rss[min(2, len(rss) - 1)][1], rss[-1][1]
+    if unexpected or report_exit != 0 or end > RSS_GROWTH_LIMIT * after_warm_up:
+        raise SystemExit(
+            f"FAILED: unexpected {unexpected}, exit {report_exit}, RSS {after_warm_up} -> {end} MB"
+        )
+    print(f"OK: only 200 and 429, exit 0, RSS {after_warm_up} -> {end} MB")
+
+
+if __name__ == "__main__":
+    main()
