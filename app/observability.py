@@ -51,6 +51,7 @@ class RequestContextMiddleware:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             self.metrics.observe_request(route, status, seconds)
             record = {
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "event": "request",
                 "request_id": request_id,
                 "client_request_id": client_request_id,

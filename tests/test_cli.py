@@ -5,9 +5,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,14 @@ def offline_env(**extra: str) -> dict[str, str]:
     return env
 
 
+@dataclass
+class ServedProcess:
+    base_url: str
+    log_lines: list[str]
+
+
 @pytest.fixture
-def served(tiny_bert_dir: Path, tmp_path: Path) -> Iterator[str]:
+def served(tiny_bert_dir: Path, tmp_path: Path) -> Iterator[ServedProcess]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--model", str(tiny_bert_dir), "--host", "127.0.0.1"],
@@ -37,27 +45,32 @@ def served(tiny_bert_dir: Path, tmp_path: Path) -> Iterator[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    log_lines: list[str] = []
+    assert process.stdout is not None
+    # Read the log as it comes, so the pipe never fills and the test can look at it.
+    reader = threading.Thread(target=lambda: log_lines.extend(process.stdout or []), daemon=True)
+    reader.start()
     try:
         base_url = f"http://127.0.0.1:{port}"
         wait_until_ready(base_url, process, timeout_s=90)
-        yield base_url
+        yield ServedProcess(base_url, log_lines)
     finally:
         process.terminate()
         assert process.wait(timeout=30) == 0
 
 
 def test_served_process_answers_the_sample_request_like_the_pipeline(
-    served: str, fill_mask_pipeline: Any
+    served: ServedProcess, fill_mask_pipeline: Any
 ) -> None:
     sample = json.loads((ROOT / "sample_request.json").read_text())
-    response = httpx.post(f"{served}/score", json=sample, timeout=30)
+    response = httpx.post(f"{served.base_url}/score", json=sample, timeout=30)
     assert response.status_code == 200
     expected = [
         {"0": fill_mask_pipeline(text, top_k=1)[0]["token_str"]}
         for text in sample["input_data"]["input_string"]
     ]
     assert response.json() == expected
-    assert httpx.get(served, timeout=5).text == "Healthy"
+    assert httpx.get(served.base_url, timeout=5).text == "Healthy"
 
 
 @pytest.mark.parametrize(
@@ -134,3 +147,17 @@ def test_sigterm_drains_accepted_requests_then_exits_0(tiny_bert_dir: Path, tmp_
         if process.poll() is None:
             process.kill()
         process.wait()
+
+
+def test_served_process_logs_one_json_line_per_request(served: ServedProcess) -> None:
+    base_url, log_lines = served.base_url, served.log_lines
+    httpx.post(
+        f"{base_url}/score", json={"inputs": ["private words [MASK]"]}, headers={"x-request-id": "r-77"}
+    )
+    deadline = time.monotonic() + 5
+    while not any('"r-77"' in line for line in log_lines):
+        assert time.monotonic() < deadline, log_lines[-5:]
+        time.sleep(0.05)
+    record = json.loads(next(line for line in log_lines if '"r-77"' in line))
+    assert (record["route"], record["status"], record["inputs"]) == ("/score", 200, 1)
+    assert not any("private words" in line for line in log_lines)
