@@ -1,9 +1,10 @@
-"""Command line: `python -m app serve [--model M] [--host H] [--port P]`."""
+"""Command line: `python -m app serve [--model M] ...` and `python -m app batch INPUT... --output DIR`."""
 
 import argparse
 import logging
 import os
 import signal
+from pathlib import Path
 
 import uvicorn
 
@@ -25,12 +26,40 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--device", choices=["auto", "cpu", "cuda"], help="Where to run (env DEVICE, default auto)."
     )
+
+    batch = commands.add_parser(
+        "batch", help="Score files of inputs; write predictions.csv in Azure's layout."
+    )
+    batch.add_argument("inputs", nargs="+", type=Path, help="CSV, JSONL or text files, or folders of them.")
+    batch.add_argument(
+        "--output", required=True, type=Path, help="Folder for predictions, errors and progress."
+    )
+    batch.add_argument("--model", dest="model_id", help="Hub id or local folder (env MODEL_ID).")
+    batch.add_argument("--precision", choices=["fp32", "bf16", "fp16", "int8"], help="As for serve.")
+    batch.add_argument("--device", choices=["auto", "cpu", "cuda"], help="As for serve.")
+    batch.add_argument("--column", default="input_string", help="CSV column or JSONL field with the text.")
+    batch.add_argument("--format", dest="output_format", choices=["csv", "jsonl"], default="csv")
+    batch.add_argument("--top-k", type=int, default=1, help="Candidates per mask in --format jsonl.")
+    batch.add_argument(
+        "--error-threshold",
+        type=int,
+        default=-1,
+        help="Bad rows tolerated; -1 (default) ignores all, as Azure.",
+    )
+    batch.add_argument(
+        "--mini-batch-rows", type=int, default=256, help="Rows read, scored and saved together."
+    )
     return parser
+
+
+SETTINGS_FLAGS = ("model_id", "host", "port", "precision", "device")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """Flags win over their environment twins; unset flags leave the environment's value."""
-    overrides = {name: value for name, value in vars(args).items() if name != "command" and value is not None}
+    overrides = {
+        name: getattr(args, name) for name in SETTINGS_FLAGS if getattr(args, name, None) is not None
+    }
     return Settings(**overrides)
 
 
@@ -86,4 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(settings_from(args))
+    if args.command == "batch":
+        from app.batch_cli import batch  # torch loads only for the subcommands that need it
+
+        return batch(args, settings_from(args))
     return 2

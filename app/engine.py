@@ -17,11 +17,9 @@ from dataclasses import dataclass, field
 from app.batching import padded_tokens, select_batch
 from app.errors import DeadlineExceededError, EngineStoppedError, QueueFullError
 from app.masks import prepare_inputs
-from app.model import Candidate, FillMaskModel, Predictions
+from app.model import FillMaskModel, MaskCandidates, Predictions
 
 logger = logging.getLogger(__name__)
-
-MaskCandidates = list[list[Candidate]]
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,10 @@ class Candidate:
     score: float
 
 
+# One input's answer: for each mask, its candidates, best first.
+MaskCandidates = list[list[Candidate]]
 # predictions[input][mask] -> candidates, best first
-Predictions = list[list[list[Candidate]]]
+Predictions = list[MaskCandidates]
 
 
 class FillMaskModel:
@@ -60,19 +62,35 @@ class FillMaskModel:
         """Token ids of each text, which must already spell its masks as `mask_token`.
 
         A text longer than the model reads becomes a window around its masks (app.windowing).
+        The first text that cannot be scored raises InvalidInputError naming its index.
         """
-        encodings: list[list[int]] = self.tokenizer(texts)["input_ids"]
-        for index, input_ids in enumerate(encodings):
-            if self.mask_token_id not in input_ids:
-                raise InvalidInputError(f"Input {index} has no mask token after tokenization.")
-            if len(input_ids) > self.max_tokens:
-                if not self._can_window:
-                    raise InvalidInputError(
-                        f"Input {index} is {len(input_ids)} tokens long; "
-                        f"the model reads at most {self.max_tokens}."
-                    )
-                encodings[index] = window_around_masks(input_ids, self.mask_token_id, self.max_tokens, index)
+        encodings = []
+        for encoding in self.encode_each(texts):
+            if isinstance(encoding, InvalidInputError):
+                raise encoding
+            encodings.append(encoding)
         return encodings
+
+    def encode_each(self, texts: list[str]) -> list[list[int] | InvalidInputError]:
+        """Like `encode`, but each text that cannot be scored gets its error in its place."""
+        encodings: list[list[int] | InvalidInputError] = []
+        for index, input_ids in enumerate(self.tokenizer(texts)["input_ids"]):
+            try:
+                encodings.append(self._fit(index, input_ids))
+            except InvalidInputError as exc:
+                encodings.append(exc)
+        return encodings
+
+    def _fit(self, index: int, input_ids: list[int]) -> list[int]:
+        if self.mask_token_id not in input_ids:
+            raise InvalidInputError(f"Input {index} has no mask token after tokenization.")
+        if len(input_ids) <= self.max_tokens:
+            return input_ids
+        if not self._can_window:
+            raise InvalidInputError(
+                f"Input {index} is {len(input_ids)} tokens long; the model reads at most {self.max_tokens}."
+            )
+        return window_around_masks(input_ids, self.mask_token_id, self.max_tokens, index)
 
     def predict(self, texts: list[str], top_k: int = 1, batch_size: int = DEFAULT_BATCH_SIZE) -> Predictions:
         """Offline use: encode, batch by similar length, predict; answers in input order."""

@@ -1,0 +1,170 @@
+"""Batch scoring of files: `python -m app batch INPUT... --output DIR`.
+
+Rows stream from the inputs in mini-batches; each mini-batch is tokenized at once, batched by
+token budget with the server's policy (`select_batch`) and predicted with the server's model
+code; its rows are appended to DIR and recorded in the ledger, so memory stays flat and a rerun
+resumes. Output is Azure's predictions.csv (no header: row_number_per_file, prediction,
+batch_input_file_name) or, with `--format jsonl`, predictions.jsonl with candidates and scores.
+"""
+
+import csv
+import itertools
+import json
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from tqdm import tqdm
+
+from app.batch_inputs import DEFAULT_COLUMN, InputRow, count_rows, read_rows
+from app.batch_ledger import Ledger
+from app.batching import select_batch
+from app.errors import InvalidInputError
+from app.masks import normalize_masks
+from app.model import FillMaskModel, MaskCandidates
+
+logger = logging.getLogger(__name__)
+
+OutputFormat = Literal["csv", "jsonl"]
+ERRORS_NAME = "errors.csv"
+
+
+class ErrorThresholdExceededError(Exception):
+    """More bad rows than --error-threshold allows."""
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    output_dir: Path
+    column: str = DEFAULT_COLUMN
+    output_format: OutputFormat = "csv"
+    top_k: int = 1
+    error_threshold: int = -1  # Azure's meaning: -1 ignores every error; else the job stops past N
+    mini_batch_rows: int = 256
+    max_batch_tokens: int = 4096
+    max_batch_size: int = 32
+
+    @property
+    def predictions_name(self) -> str:
+        return "predictions.csv" if self.output_format == "csv" else "predictions.jsonl"
+
+
+@dataclass
+class ScoredRow:
+    source: InputRow
+    masks: MaskCandidates | None = None
+    error: str | None = None
+
+
+@dataclass
+class JobSummary:
+    files: int
+    files_skipped: int  # completed by an earlier run
+    rows: int  # scored in this run
+    errors: int  # bad rows met in this run
+    seconds: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def score_rows(model: FillMaskModel, rows: list[InputRow], options: BatchOptions) -> list[ScoredRow]:
+    """Predict every scorable row; the rest carry their reason. Order is kept."""
+    scored = [ScoredRow(row, error=row.error) for row in rows]
+    candidates = [item for item in scored if item.error is None]
+    texts = [normalize_masks(item.source.text or "", model.mask_token) for item in candidates]
+    pending: list[tuple[ScoredRow, list[int]]] = []
+    for item, encoding in zip(candidates, model.encode_each(texts), strict=True):
+        if isinstance(encoding, InvalidInputError):
+            item.error = "no mask" if "no mask" in encoding.message else encoding.message.split(": ", 1)[-1]
+        else:
+            pending.append((item, encoding))
+    while pending:
+        chosen = set(
+            select_batch([len(ids) for _, ids in pending], options.max_batch_tokens, options.max_batch_size)
+        )
+        batch = [entry for index, entry in enumerate(pending) if index in chosen]
+        pending = [entry for index, entry in enumerate(pending) if index not in chosen]
+        for (item, _), masks in zip(
+            batch, model.predict_encoded([ids for _, ids in batch], options.top_k), strict=True
+        ):
+            item.masks = masks
+    return scored
+
+
+def run_batch_job(model: FillMaskModel, files: list[Path], options: BatchOptions) -> JobSummary:
+    options.output_dir.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger.open(options.output_dir, [options.predictions_name, ERRORS_NAME])
+    todo = [file for file in files if not ledger.progress(file).completed]
+    total = sum(max(0, count_rows(file) - ledger.progress(file).rows_done) for file in todo)
+    started, scored_rows, bad_rows = time.perf_counter(), 0, 0
+    with (
+        (options.output_dir / options.predictions_name).open(
+            "a", newline="", encoding="utf-8"
+        ) as predictions,
+        (options.output_dir / ERRORS_NAME).open("a", newline="", encoding="utf-8") as errors,
+        tqdm(total=total, unit="rows", desc="scoring", dynamic_ncols=True) as progress,
+    ):
+        if errors.tell() == 0:
+            csv.writer(errors).writerow(["batch_input_file_name", "row_number_per_file", "reason"])
+        for file in todo:
+            rows_done = ledger.progress(file).rows_done
+            rows = itertools.islice(read_rows(file, options.column), rows_done, None)
+            for chunk in chunks(rows, options.mini_batch_rows):
+                results = score_rows(model, chunk, options)
+                bad = [item for item in results if item.error is not None]
+                _write_predictions(predictions, results, options)
+                csv.writer(errors).writerows([[file.name, item.source.row, item.error] for item in bad])
+                for stream in (predictions, errors):
+                    stream.flush()
+                rows_done += len(chunk)
+                scored_rows += len(chunk) - len(bad)
+                bad_rows += len(bad)
+                ledger.errors += len(bad)
+                ledger.record(file, rows_done, completed=False)
+                progress.update(len(chunk))
+                if 0 <= options.error_threshold < ledger.errors:
+                    raise ErrorThresholdExceededError(
+                        f"{ledger.errors} bad rows, over --error-threshold {options.error_threshold}; "
+                        f"see {options.output_dir / ERRORS_NAME}"
+                    )
+            ledger.record(file, rows_done, completed=True)
+    return JobSummary(
+        len(files), len(files) - len(todo), scored_rows, bad_rows, time.perf_counter() - started
+    )
+
+
+def chunks(rows: Iterable[InputRow], size: int) -> Iterator[list[InputRow]]:
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _write_predictions(stream: IO[str], results: list[ScoredRow], options: BatchOptions) -> None:
+    good = [item for item in results if item.masks is not None]
+    if options.output_format == "csv":
+        csv.writer(stream).writerows(
+            [item.source.row, top1(item.masks or []), item.source.file.name] for item in good
+        )
+        return
+    for item in good:
+        record: dict[str, Any] = {
+            "batch_input_file_name": item.source.file.name,
+            "row_number_per_file": item.source.row,
+            "input_string": item.source.text,
+            "prediction": top1(item.masks or []),
+            "masks": [
+                [{"token_str": c.token_str, "token": c.token, "score": c.score} for c in candidates]
+                for candidates in item.masks or []
+            ],
+        }
+        stream.write(json.dumps(record) + "\n")
+
+
+def top1(masks: MaskCandidates) -> str:
+    """Azure's answer: the top-1 token of each mask, joined by ","."""
+    return ",".join(candidates[0].token_str for candidates in masks)

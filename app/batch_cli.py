@@ -1,0 +1,51 @@
+"""`python -m app batch`: load the model, run the job, print a summary, choose the exit status."""
+
+import argparse
+import logging
+import sys
+
+from app.batch import BatchOptions, ErrorThresholdExceededError, run_batch_job
+from app.batch_inputs import InputFileError, expand_inputs
+from app.config import Settings
+from app.errors import ModelLoadError
+from app.model import load_fill_mask_model
+from app.model_source import resolve_model_source
+from app.runtime import configure_threads
+
+
+def batch(args: argparse.Namespace, settings: Settings) -> int:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    options = BatchOptions(
+        output_dir=args.output,
+        column=args.column,
+        output_format=args.output_format,
+        top_k=args.top_k,
+        error_threshold=args.error_threshold,
+        mini_batch_rows=args.mini_batch_rows,
+        max_batch_tokens=settings.max_batch_tokens,
+        max_batch_size=settings.max_batch_size,
+    )
+    try:
+        files = expand_inputs(args.inputs)
+        configure_threads(settings.torch_threads)
+        model = load_fill_mask_model(resolve_model_source(settings), settings.device, settings.precision)
+        summary = run_batch_job(model, files, options)
+    except InputFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModelLoadError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except ErrorThresholdExceededError as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"done: {summary.files} files ({summary.files_skipped} already done), "
+        f"{summary.rows} rows scored, {summary.errors} bad rows "
+        f"({options.output_dir / 'errors.csv'}), {summary.seconds:.1f} s, {summary.rows_per_s:.1f} rows/s; "
+        f"predictions in {options.output_dir / options.predictions_name}",
+        file=sys.stderr,
+    )
+    return 0
