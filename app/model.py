@@ -74,6 +74,8 @@ class FillMaskModel:
     def encode_each(self, texts: list[str]) -> list[list[int] | InvalidInputError]:
         """Like `encode`, but each text that cannot be scored gets its error in its place."""
         encodings: list[list[int] | InvalidInputError] = []
+        if not texts:  # the tokenizer fails on an empty batch
+            return encodings
         for index, input_ids in enumerate(self.tokenizer(texts)["input_ids"]):
             try:
                 encodings.append(self._fit(index, input_ids))
