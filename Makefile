@@ -26,8 +26,8 @@ test: lint  ## lint, type-check and run the whole test suite
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests bench
-	$(BIN)/ruff format --check app tests bench
+	$(BIN)/ruff check app tests bench deploy
+	$(BIN)/ruff format --check app tests bench deploy
 	$(BIN)/mypy app
 
 bench: $(STAMP)  ## baseline vs our server in fp32, bf16, int8 (see README, Performance)
@@ -35,8 +35,8 @@ bench: $(STAMP)  ## baseline vs our server in fp32, bf16, int8 (see README, Perf
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix app tests bench
-	$(BIN)/ruff format app tests bench
+	$(BIN)/ruff check --fix app tests bench deploy
+	$(BIN)/ruff format app tests bench deploy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

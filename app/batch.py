@@ -43,7 +43,7 @@ class BatchOptions:
     output_format: OutputFormat = "csv"
     top_k: int = 1
     error_threshold: int = -1  # Azure's meaning: -1 ignores every error; else the job stops past N
-    mini_batch_rows: int = 256
+    mini_batch_rows: int = 512
     max_batch_tokens: int = 4096
     max_batch_size: int = 32
 
@@ -111,31 +111,43 @@ def run_batch_job(model: FillMaskModel, files: list[Path], options: BatchOptions
     ):
         if errors.tell() == 0:
             csv.writer(errors).writerow(["batch_input_file_name", "row_number_per_file", "reason"])
-        for file in todo:
-            rows_done = ledger.progress(file).rows_done
-            rows = itertools.islice(read_rows(file, options.column), rows_done, None)
-            for chunk in chunks(rows, options.mini_batch_rows):
-                results = score_rows(model, chunk, options)
-                bad = [item for item in results if item.error is not None]
-                _write_predictions(predictions, results, options)
-                csv.writer(errors).writerows([[file.name, item.source.row, item.error] for item in bad])
-                for stream in (predictions, errors):
-                    stream.flush()
-                rows_done += len(chunk)
-                scored_rows += len(chunk) - len(bad)
-                bad_rows += len(bad)
-                ledger.errors += len(bad)
-                ledger.record(file, rows_done, completed=False)
-                progress.update(len(chunk))
-                if 0 <= options.error_threshold < ledger.errors:
-                    raise ErrorThresholdExceededError(
-                        f"{ledger.errors} bad rows, over --error-threshold {options.error_threshold}; "
-                        f"see {options.output_dir / ERRORS_NAME}"
-                    )
-            ledger.record(file, rows_done, completed=True)
+        # Mini-batches span file boundaries: many small files (Azure's layout) still make full batches.
+        for chunk in chunks(_remaining_rows(todo, ledger, options.column), options.mini_batch_rows):
+            results = score_rows(model, chunk, options)
+            bad = [item for item in results if item.error is not None]
+            _write_predictions(predictions, results, options)
+            csv.writer(errors).writerows([[r.source.file.name, r.source.row, r.error] for r in bad])
+            for stream in (predictions, errors):
+                stream.flush()
+            scored_rows += len(chunk) - len(bad)
+            bad_rows += len(bad)
+            ledger.errors += len(bad)
+            _record_chunk(ledger, chunk, todo)
+            progress.update(len(chunk))
+            if 0 <= options.error_threshold < ledger.errors:
+                raise ErrorThresholdExceededError(
+                    f"{ledger.errors} bad rows, over --error-threshold {options.error_threshold}; "
+                    f"see {options.output_dir / ERRORS_NAME}"
+                )
+        for file in todo:  # files with no rows left, or none at all
+            if not ledger.progress(file).completed:
+                ledger.record(file, ledger.progress(file).rows_done, completed=True)
     return JobSummary(
         len(files), len(files) - len(todo), scored_rows, bad_rows, time.perf_counter() - started
     )
+
+
+def _remaining_rows(files: list[Path], ledger: Ledger, column: str) -> Iterator[InputRow]:
+    for file in files:
+        yield from itertools.islice(read_rows(file, column), ledger.progress(file).rows_done, None)
+
+
+def _record_chunk(ledger: Ledger, chunk: list[InputRow], files: list[Path]) -> None:
+    """Rows are read file after file: every file before the chunk's last one is finished."""
+    last_file = chunk[-1].file
+    for file in dict.fromkeys(row.file for row in chunk):
+        rows_done = max(row.row for row in chunk if row.file == file) + 1
+        ledger.record(file, rows_done, completed=file != last_file)
 
 
 def chunks(rows: Iterable[InputRow], size: int) -> Iterator[list[InputRow]]:

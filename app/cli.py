@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Bad rows tolerated; -1 (default) ignores all, as Azure.",
     )
     batch.add_argument(
-        "--mini-batch-rows", type=int, default=256, help="Rows read, scored and saved together."
+        "--mini-batch-rows", type=int, default=512, help="Rows read, scored and saved together."
     )
     return parser
 
@@ -80,9 +80,7 @@ ONEDNN_CACHE_DEFAULT = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16"}
 
 
 def serve(settings: Settings) -> int:
-    for name, value in ONEDNN_CACHE_DEFAULT.items():
-        os.environ.setdefault(name, value)
-    from app.main import create_app  # imported here so `--help` stays fast, and after the line above
+    from app.main import create_app  # imported here so `--help` stays fast
 
     configure_logging(settings.log_level)
     server: uvicorn.Server | None = None
@@ -113,6 +111,8 @@ def serve(settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for name, value in ONEDNN_CACHE_DEFAULT.items():
+        os.environ.setdefault(name, value)  # before torch first runs
     if args.command == "serve":
         return serve(settings_from(args))
     if args.command == "batch":

@@ -3,8 +3,6 @@
 import csv
 import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from app.batch_ledger import Ledger
 from app.cli import main
 from app.masks import MASK_SPELLING
 from app.model import FillMaskModel, load_fill_mask_model
+from bench.peak_memory import peak_rss_mb
 from tests.test_model import INPUTS, pipeline_candidates
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,19 +217,12 @@ def test_azure_entry_script_is_called_as_azure_calls_it(
 
 
 def test_memory_stays_flat_as_the_input_grows(tmp_path: Path, tiny_bert_dir: Path) -> None:
-    def peak_rss_mb(rows: int) -> float:
+    def batch_peak_rss_mb(rows: int) -> float:
         source = tmp_path / f"rows-{rows}.txt"
         source.write_text("".join(f"{INPUTS[i % len(INPUTS)]}\n" for i in range(rows)))
-        code = (
-            "import resource, sys; from app.cli import main; "
-            f"rc = main(['batch', {str(source)!r}, '--output', {str(tmp_path / f'out-{rows}')!r}, "
-            f"'--model', {str(tiny_bert_dir)!r}]); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)"
+        return peak_rss_mb(
+            ["batch", str(source), "--output", str(tmp_path / f"out-{rows}"), "--model", str(tiny_bert_dir)]
         )
-        done = subprocess.run(
-            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-        return int(done.stdout.split()[-1]) / 1024
 
-    small, large = peak_rss_mb(1_000), peak_rss_mb(20_000)
+    small, large = batch_peak_rss_mb(1_000), batch_peak_rss_mb(20_000)
     assert large - small < 30, f"peak RSS grew from {small:.0f} MB to {large:.0f} MB"
