@@ -197,7 +197,7 @@ def test_a_crash_loses_at_most_the_mini_batch_in_progress_and_a_rerun_duplicates
 def test_azure_entry_script_is_called_as_azure_calls_it(
     input_folder: Path, tiny_bert_dir: Path, fill_mask_pipeline: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AZUREML_MODEL_DIR", str(tiny_bert_dir.parent))
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(tiny_bert_dir))
     monkeypatch.delenv("MODEL_ID", raising=False)
     spec = importlib.util.spec_from_file_location(
         "batch_score", ROOT / "deploy" / "azureml" / "batch_score.py"
