@@ -21,10 +21,9 @@ from tqdm import tqdm
 
 from app.batch_inputs import DEFAULT_COLUMN, InputRow, count_rows, read_rows
 from app.batch_ledger import Ledger
-from app.batching import select_batch
 from app.errors import InvalidInputError
-from app.masks import normalize_masks
 from app.model import FillMaskModel, MaskCandidates
+from app.offline import predict_all
 
 logger = logging.getLogger(__name__)
 
@@ -76,23 +75,13 @@ def score_rows(model: FillMaskModel, rows: list[InputRow], options: BatchOptions
     """Predict every scorable row; the rest carry their reason. Order is kept."""
     scored = [ScoredRow(row, error=row.error) for row in rows]
     candidates = [item for item in scored if item.error is None]
-    texts = [normalize_masks(item.source.text or "", model.mask_token) for item in candidates]
-    pending: list[tuple[ScoredRow, list[int]]] = []
-    for item, encoding in zip(candidates, model.encode_each(texts), strict=True):
-        if isinstance(encoding, InvalidInputError):
-            item.error = "no mask" if "no mask" in encoding.message else encoding.message.split(": ", 1)[-1]
+    texts = [item.source.text or "" for item in candidates]
+    answers = predict_all(model, texts, options.top_k, options.max_batch_tokens, options.max_batch_size)
+    for item, answer in zip(candidates, answers, strict=True):
+        if isinstance(answer, InvalidInputError):
+            item.error = "no mask" if "no mask" in answer.message else answer.message.split(": ", 1)[-1]
         else:
-            pending.append((item, encoding))
-    while pending:
-        chosen = set(
-            select_batch([len(ids) for _, ids in pending], options.max_batch_tokens, options.max_batch_size)
-        )
-        batch = [entry for index, entry in enumerate(pending) if index in chosen]
-        pending = [entry for index, entry in enumerate(pending) if index not in chosen]
-        for (item, _), masks in zip(
-            batch, model.predict_encoded([ids for _, ids in batch], options.top_k), strict=True
-        ):
-            item.masks = masks
+            item.masks = answer
     return scored
 
 

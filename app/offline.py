@@ -1,0 +1,27 @@
+"""Offline prediction of many texts at once, batched by the server's own policy."""
+
+from app.batching import select_batch
+from app.errors import InvalidInputError
+from app.masks import normalize_masks
+from app.model import FillMaskModel, MaskCandidates
+
+
+def predict_all(
+    model: FillMaskModel, texts: list[str], top_k: int, max_batch_tokens: int, max_batch_size: int
+) -> list[MaskCandidates | InvalidInputError]:
+    """Each text's candidates per mask, or the error that kept it from the model; order kept."""
+    results: list[MaskCandidates | InvalidInputError] = []
+    pending: list[tuple[int, list[int]]] = []
+    encodings = model.encode_each([normalize_masks(text, model.mask_token) for text in texts])
+    for index, encoding in enumerate(encodings):
+        results.append(encoding if isinstance(encoding, InvalidInputError) else [])
+        if not isinstance(encoding, InvalidInputError):
+            pending.append((index, encoding))
+    while pending:
+        chosen = set(select_batch([len(ids) for _, ids in pending], max_batch_tokens, max_batch_size))
+        batch = [entry for position, entry in enumerate(pending) if position in chosen]
+        pending = [entry for position, entry in enumerate(pending) if position not in chosen]
+        answers = model.predict_encoded([ids for _, ids in batch], top_k)
+        for (index, _), masks in zip(batch, answers, strict=True):
+            results[index] = masks
+    return results
