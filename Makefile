@@ -31,7 +31,6 @@ lint: $(STAMP)
 	$(BIN)/mypy app
 
 bench: $(STAMP)  ## baseline vs our server in fp32, bf16, int8 (see README, Performance)
-	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 format: $(STAMP)

@@ -49,6 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--mini-batch-rows", type=int, default=512, help="Rows read, scored and saved together."
     )
+
+    evaluate = commands.add_parser("evaluate", help="Accuracy@k, MRR and pseudo-perplexity on a dataset.")
+    evaluate.add_argument(
+        "data", type=Path, help="Azure wikipedia-for-mask-filling or LAMA JSONL, or CSV/JSONL."
+    )
+    evaluate.add_argument("--model", dest="model_id", help="Hub id or local folder (env MODEL_ID).")
+    evaluate.add_argument("--precision", choices=["fp32", "bf16", "fp16", "int8"], help="As for serve.")
+    evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], help="As for serve.")
+    evaluate.add_argument("--top-k", type=int, default=10, help="Candidates per mask; MRR is MRR@top-k.")
+    evaluate.add_argument("--output", type=Path, default=Path("evaluation"), help="Folder for the results.")
+    evaluate.add_argument("--pseudo-perplexity", action="store_true", help="Also the unmasked texts' PPPL.")
+    evaluate.add_argument(
+        "--format", dest="data_format", choices=["auto", "azure", "lama", "generic"], default="auto"
+    )
+    evaluate.add_argument("--text-column", help="Generic data: the field with the masked text.")
+    evaluate.add_argument("--label-column", help="Generic data: the gold string (or list, one per mask).")
     return parser
 
 
@@ -119,4 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         from app.batch_cli import batch  # torch loads only for the subcommands that need it
 
         return batch(args, settings_from(args))
+    if args.command == "evaluate":
+        from app.evaluate_cli import evaluate_command
+
+        return evaluate_command(args, settings_from(args))
     return 2

@@ -131,6 +131,31 @@ class FillMaskModel:
             predictions.append(masks)
         return predictions
 
+    @torch.inference_mode()
+    def token_log_probs(self, input_ids: list[int], max_batch_tokens: int) -> list[float]:
+        """log P(token | all the others) at each non-special position, masking one at a time:
+        the terms of pseudo-log-likelihood (Salazar et al., 2020). The copies of one text that
+        differ in which token is masked run together, `max_batch_tokens` at a time."""
+        input_ids = (
+            input_ids[: self.max_tokens - 1] + input_ids[-1:]
+            if len(input_ids) > self.max_tokens
+            else input_ids
+        )
+        special = set(self.tokenizer.all_special_ids)
+        positions = [position for position, token in enumerate(input_ids) if token not in special]
+        copies_per_batch = max(1, max_batch_tokens // len(input_ids))
+        log_probs: list[float] = []
+        for start in range(0, len(positions), copies_per_batch):
+            masked_at = positions[start : start + copies_per_batch]
+            rows = torch.arange(len(masked_at))
+            copies = torch.tensor([input_ids] * len(masked_at), dtype=torch.long)
+            copies[rows, masked_at] = self.mask_token_id
+            copies = copies.to(self.device)
+            logits = self._mask_logits(copies, torch.ones_like(copies), copies == self.mask_token_id)
+            originals = torch.tensor([input_ids[position] for position in masked_at], device=self.device)
+            log_probs += logits.float().log_softmax(dim=-1)[rows.to(self.device), originals].tolist()
+        return log_probs
+
     def _pad(self, encodings: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         longest = max(len(input_ids) for input_ids in encodings)
         input_ids = torch.full((len(encodings), longest), self.pad_token_id, dtype=torch.long)

@@ -1,0 +1,44 @@
+"""`python -m app evaluate`: read the data, load the model, evaluate, print the headline."""
+
+import argparse
+import logging
+import sys
+
+from app.config import Settings
+from app.errors import ModelLoadError
+from app.evaluate import EvalOptions, evaluate
+from app.evaluate_data import EvalDataError, load_examples
+from app.model import load_fill_mask_model
+from app.model_source import resolve_model_source
+from app.runtime import configure_threads
+
+
+def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        examples, skipped = load_examples(args.data, args.data_format, args.text_column, args.label_column)
+        configure_threads(settings.torch_threads)
+        model = load_fill_mask_model(resolve_model_source(settings), settings.device, settings.precision)
+    except (EvalDataError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModelLoadError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    options = EvalOptions(
+        output_dir=args.output,
+        top_k=args.top_k,
+        pseudo_perplexity=args.pseudo_perplexity,
+        max_batch_tokens=settings.max_batch_tokens,
+        max_batch_size=settings.max_batch_size,
+    )
+    metrics = evaluate(model, examples, options, skipped)
+    headline = f"top-1 {metrics['top1_accuracy']:.4f}, MRR@{args.top_k} {metrics['mrr']:.4f}"
+    if "pseudo_perplexity" in metrics:
+        headline += f", pseudo-perplexity {metrics['pseudo_perplexity']:.3f}"
+    print(
+        f"{metrics['examples']} examples, {metrics['masks_scored']} masks scored: {headline}; in {args.output}"
+    )
+    return 0
