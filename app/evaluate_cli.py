@@ -38,7 +38,6 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
     headline = f"top-1 {metrics['top1_accuracy']:.4f}, MRR@{args.top_k} {metrics['mrr']:.4f}"
     if "pseudo_perplexity" in metrics:
         headline += f", pseudo-perplexity {metrics['pseudo_perplexity']:.3f}"
-    print(
-        f"{metrics['examples']} examples, {metrics['masks_scored']} masks scored: {headline}; in {args.output}"
-    )
+    counts = f"{metrics['examples']} examples, {metrics['masks_scored']} masks scored"
+    print(f"{counts}: {headline}; in {args.output}")
     return 0
