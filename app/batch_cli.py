@@ -8,9 +8,7 @@ from app.batch import BatchOptions, ErrorThresholdExceededError, run_batch_job
 from app.batch_inputs import InputFileError, expand_inputs
 from app.config import Settings
 from app.errors import ModelLoadError
-from app.model import load_fill_mask_model
-from app.model_source import resolve_model_source
-from app.runtime import configure_threads
+from app.model import load_configured_model
 
 
 def batch(args: argparse.Namespace, settings: Settings) -> int:
@@ -29,8 +27,7 @@ def batch(args: argparse.Namespace, settings: Settings) -> int:
     )
     try:
         files = expand_inputs(args.inputs)
-        configure_threads(settings.torch_threads)
-        model = load_fill_mask_model(resolve_model_source(settings), settings.device, settings.precision)
+        model = load_configured_model(settings)
         summary = run_batch_job(model, files, options)
     except InputFileError as exc:
         print(f"error: {exc}", file=sys.stderr)

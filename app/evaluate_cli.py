@@ -8,9 +8,7 @@ from app.config import Settings
 from app.errors import ModelLoadError
 from app.evaluate import EvalOptions, evaluate
 from app.evaluate_data import EvalDataError, load_examples
-from app.model import load_fill_mask_model
-from app.model_source import resolve_model_source
-from app.runtime import configure_threads
+from app.model import load_configured_model
 
 
 def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -19,8 +17,7 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
     )
     try:
         examples, skipped = load_examples(args.data, args.data_format, args.text_column, args.label_column)
-        configure_threads(settings.torch_threads)
-        model = load_fill_mask_model(resolve_model_source(settings), settings.device, settings.precision)
+        model = load_configured_model(settings)
     except (EvalDataError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

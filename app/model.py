@@ -12,9 +12,10 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from app.config import Settings
 from app.errors import InvalidInputError, ModelLoadError
-from app.model_source import ModelSource
-from app.runtime import DeviceChoice, Precision, apply_precision, select_device
+from app.model_source import ModelSource, resolve_model_source
+from app.runtime import DeviceChoice, Precision, apply_precision, configure_threads, select_device
 from app.windowing import window_around_masks
 
 logger = logging.getLogger(__name__)
@@ -233,3 +234,9 @@ def load_fill_mask_model(
         time.perf_counter() - started,
     )
     return fill_mask_model
+
+
+def load_configured_model(settings: Settings) -> FillMaskModel:
+    """The model as the settings describe it: source, device, precision and torch's threads."""
+    configure_threads(settings.torch_threads)
+    return load_fill_mask_model(resolve_model_source(settings), settings.device, settings.precision)

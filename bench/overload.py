@@ -13,19 +13,16 @@ import asyncio
 import collections
 import itertools
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
 from bench.load import request_body
-from bench.run import DEFAULT_CHECKPOINT, ROOT, ensure_checkpoint
+from bench.run import DEFAULT_CHECKPOINT, ensure_checkpoint
 from bench.sentences import masked_sentences
-from bench.server_process import free_port, wait_until_ready
+from bench.server_process import free_port, start_our_server, wait_until_ready
 
 RSS_GROWTH_LIMIT = 1.2
 
@@ -91,27 +88,7 @@ def main() -> None:
 
     checkpoint = ensure_checkpoint(args.checkpoint)
     port = free_port()
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "LOG_LEVEL": "warning",
-        "MAX_CONCURRENT_REQUESTS": str(args.capacity),
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "app",
-        "serve",
-        "--model",
-        str(checkpoint),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    server = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    server = start_our_server(checkpoint, port, MAX_CONCURRENT_REQUESTS=str(args.capacity))
     try:
         base_url = f"http://127.0.0.1:{port}"
         wait_until_ready(base_url, server, timeout_s=600)

@@ -1,10 +1,15 @@
 """Helpers for a server started as a real process: a free port, and waiting until it is ready."""
 
+import os
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class ServerExitedError(RuntimeError):
@@ -31,3 +36,15 @@ def wait_until_ready(
             pass
         time.sleep(0.2)
     raise TimeoutError(f"{base_url} was not ready after {timeout_s} s")
+
+
+def start_our_server(checkpoint: str | Path, port: int, **env: str) -> "subprocess.Popen[bytes]":
+    """`python -m app serve` on 127.0.0.1:port, offline, quiet, with extra environment settings."""
+    command = [sys.executable, "-m", "app", "serve", "--model", str(checkpoint), "--host", "127.0.0.1"]
+    return subprocess.Popen(
+        [*command, "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "LOG_LEVEL": "warning", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

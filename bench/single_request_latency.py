@@ -8,16 +8,13 @@ Both answer sample_request.json's inputs on the same checkpoint; the pipeline is
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from bench.server_process import free_port, wait_until_ready
+from bench.server_process import free_port, start_our_server, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,22 +38,7 @@ def pipeline_latency(checkpoint: str, texts: list[str], runs: int) -> list[float
 
 def server_latency(checkpoint: str, sample: dict, runs: int) -> list[float]:
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "app",
-        "serve",
-        "--model",
-        checkpoint,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    server = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    server = start_our_server(checkpoint, port)
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(base_url, server, timeout_s=300)

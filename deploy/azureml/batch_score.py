@@ -15,9 +15,7 @@ from typing import Any
 from app.batch import BatchOptions, chunks, score_rows, top1
 from app.batch_inputs import read_rows
 from app.config import Settings
-from app.model import FillMaskModel, load_fill_mask_model
-from app.model_source import resolve_model_source
-from app.runtime import configure_threads
+from app.model import FillMaskModel, load_configured_model
 
 logger = logging.getLogger("batch_score")
 COLUMNS = ["row_number_per_file", "prediction", "batch_input_file_name"]
@@ -29,8 +27,7 @@ def init() -> None:
     """Load the model from AZUREML_MODEL_DIR (or MODEL_ID), once per worker."""
     global model, settings
     settings = Settings()
-    configure_threads(settings.torch_threads)
-    model = load_fill_mask_model(resolve_model_source(settings), settings.device, settings.precision)
+    model = load_configured_model(settings)
 
 
 def run(mini_batch: list[str]) -> Any:
