@@ -38,17 +38,27 @@ async def hold_first_batch(engine: InferenceEngine, model: FakeFillMaskModel) ->
     held = asyncio.ensure_future(engine.predict(["hold [MASK]"], top_k=1))
     HELD.add(held)
     held.add_done_callback(HELD.discard)
-    while not model.calls:
-        await asyncio.sleep(0.001)
-    await asyncio.sleep(0.02)
+    await until(model.holding.is_set)
     return model.gate
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition never held")
+
+
+async def queued(engine: InferenceEngine, inputs: int) -> None:
+    await until(lambda: engine.queued_inputs == inputs)
 
 
 def test_requests_that_queue_together_share_one_batch() -> None:
     async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> list[Any]:
         gate = await hold_first_batch(engine, model)
         pending = [asyncio.ensure_future(engine.predict([f"request {i} [MASK]"], top_k=1)) for i in range(6)]
-        await asyncio.sleep(0.05)
+        await queued(engine, 6)
         gate.set()
         answers = await asyncio.gather(*pending)
         assert model.batches == [1, 6]
@@ -63,7 +73,7 @@ def test_each_request_gets_its_own_top_k_from_a_shared_batch() -> None:
         gate = await hold_first_batch(engine, model)
         one = asyncio.ensure_future(engine.predict(["a [MASK]"], top_k=1))
         three = asyncio.ensure_future(engine.predict(["b [MASK] [MASK]"], top_k=3))
-        await asyncio.sleep(0.05)
+        await queued(engine, 2)
         gate.set()
         assert [len(mask) for mask in (await one)[0]] == [1]
         assert [len(mask) for mask in (await three)[0]] == [3, 3]
@@ -78,7 +88,7 @@ def test_a_failing_input_fails_only_its_own_request() -> None:
         model.fail_on_length = len("bad [MASK]")
         good = [asyncio.ensure_future(engine.predict([f"good {i} [MASK]"], top_k=1)) for i in range(3)]
         bad = asyncio.ensure_future(engine.predict(["bad [MASK]"], top_k=1))
-        await asyncio.sleep(0.05)
+        await queued(engine, 4)
         gate.set()
         with pytest.raises(RuntimeError, match="cannot run"):
             await bad
@@ -90,12 +100,12 @@ def test_a_failing_input_fails_only_its_own_request() -> None:
 def test_inputs_beyond_the_queue_bound_are_refused_at_once() -> None:
     async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
         gate = await hold_first_batch(engine, model)
-        queued = asyncio.ensure_future(engine.predict(["x [MASK]"] * 3, top_k=1))
-        await asyncio.sleep(0.02)
+        three = asyncio.ensure_future(engine.predict(["x [MASK]"] * 3, top_k=1))
+        await queued(engine, 3)
         with pytest.raises(QueueFullError, match="at capacity"):
             await engine.predict(["y [MASK]"] * 2, top_k=1)
         gate.set()
-        assert len(await queued) == 3
+        assert len(await three) == 3
 
     run_with_engine(scenario, BatchLimits(max_queued_inputs=4))
 
@@ -105,7 +115,7 @@ def test_a_cancelled_request_is_dropped_before_compute() -> None:
         gate = await hold_first_batch(engine, model)
         abandoned = asyncio.ensure_future(engine.predict(["gone [MASK]"] * 5, top_k=1))
         kept = asyncio.ensure_future(engine.predict(["kept [MASK]"], top_k=1))
-        await asyncio.sleep(0.02)
+        await queued(engine, 6)
         abandoned.cancel()
         gate.set()
         await kept
@@ -140,7 +150,7 @@ def test_a_dead_worker_answers_every_waiter_and_refuses_new_work(monkeypatch: py
     async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
         gate = await hold_first_batch(engine, model)
         waiting = asyncio.ensure_future(engine.predict(["waiting [MASK]"], top_k=1))
-        await asyncio.sleep(0.02)
+        await queued(engine, 1)
         monkeypatch.setattr(engine_module, "select_batch", broken_policy)
         gate.set()
         with pytest.raises(EngineStoppedError):
