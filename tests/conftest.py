@@ -1,5 +1,6 @@
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,15 @@ def wait_until_ready(client: TestClient, timeout_s: float = 60) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"not ready after {timeout_s} s: {client.get('/health/ready').json()}")
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
+    """Wait, inside an event loop, until the condition holds."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition never held")
+        await asyncio.sleep(0.005)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import pytest
 from app import engine as engine_module
 from app.engine import BatchLimits, InferenceEngine
 from app.errors import EngineStoppedError, QueueFullError
+from tests.conftest import until
 from tests.fakes import FakeFillMaskModel
 
 
@@ -40,14 +41,6 @@ async def hold_first_batch(engine: InferenceEngine, model: FakeFillMaskModel) ->
     held.add_done_callback(HELD.discard)
     await until(model.holding.is_set)
     return model.gate
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(2000):
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition never held")
 
 
 async def queued(engine: InferenceEngine, inputs: int) -> None:

@@ -17,7 +17,7 @@ from app import engine as engine_module
 from app.config import Settings
 from app.main import create_app
 from app.schemas import SAMPLE_REQUEST
-from tests.conftest import wait_until_ready
+from tests.conftest import until, wait_until_ready
 from tests.fakes import FakeFillMaskModel
 
 
@@ -67,14 +67,6 @@ async def call_asgi(
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(scenario())
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition never held")
 
 
 def test_requests_beyond_max_concurrent_get_429_at_once_with_retry_after() -> None:
