@@ -1,7 +1,6 @@
 """`python -m app batch`: load the model, run the job, print a summary, choose the exit status."""
 
 import argparse
-import logging
 import sys
 
 from app.batch import BatchOptions, ErrorThresholdExceededError, run_batch_job
@@ -12,9 +11,6 @@ from app.model import load_configured_model
 
 
 def batch(args: argparse.Namespace, settings: Settings) -> int:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     options = BatchOptions(
         output_dir=args.output,
         column=args.column,

@@ -81,7 +81,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Request lines are whole JSON objects, one per line, for log collectors to parse as they are.
+
+
+def configure_request_log() -> None:
+    """Request lines are whole JSON objects, one per line, for log collectors to parse as they are."""
     access = logging.getLogger("app.access")
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -98,7 +101,8 @@ ONEDNN_CACHE_DEFAULT = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16"}
 def serve(settings: Settings) -> int:
     from app.main import create_app  # imported here so `--help` stays fast
 
-    configure_logging(settings.log_level)
+    configure_request_log()
+
     server: uvicorn.Server | None = None
 
     def stop_server() -> None:
@@ -129,14 +133,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     for name, value in ONEDNN_CACHE_DEFAULT.items():
         os.environ.setdefault(name, value)  # before torch first runs
+    settings = settings_from(args)
+    configure_logging(settings.log_level)
     if args.command == "serve":
-        return serve(settings_from(args))
+        return serve(settings)
     if args.command == "batch":
         from app.batch_cli import batch  # torch loads only for the subcommands that need it
 
-        return batch(args, settings_from(args))
+        return batch(args, settings)
     if args.command == "evaluate":
         from app.evaluate_cli import evaluate_command
 
-        return evaluate_command(args, settings_from(args))
+        return evaluate_command(args, settings)
     return 2

@@ -1,7 +1,6 @@
 """`python -m app evaluate`: read the data, load the model, evaluate, print the headline."""
 
 import argparse
-import logging
 import sys
 
 from app.config import Settings
@@ -12,9 +11,6 @@ from app.model import load_configured_model
 
 
 def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         examples, skipped = load_examples(args.data, args.data_format, args.text_column, args.label_column)
         model = load_configured_model(settings)

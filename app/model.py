@@ -236,7 +236,7 @@ def load_fill_mask_model(
     return fill_mask_model
 
 
-def load_configured_model(settings: Settings) -> FillMaskModel:
+def load_configured_model(settings: Settings, source: ModelSource | None = None) -> FillMaskModel:
     """The model as the settings describe it: source, device, precision and torch's threads."""
     configure_threads(settings.torch_threads)
-    return load_fill_mask_model(resolve_model_source(settings), settings.device, settings.precision)
+    return load_fill_mask_model(source or resolve_model_source(settings), settings.device, settings.precision)

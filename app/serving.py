@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from app.config import Settings
 from app.engine import BatchLimits, InferenceEngine
 from app.errors import ModelLoadError
-from app.model import FillMaskModel, load_fill_mask_model
+from app.model import FillMaskModel, load_configured_model
 from app.model_source import ModelSource
-from app.runtime import configure_threads
 
 logger = logging.getLogger(__name__)
 
@@ -20,11 +19,7 @@ EngineFactory = Callable[[FillMaskModel], InferenceEngine]
 
 
 def model_loader_for(settings: Settings) -> ModelLoader:
-    def load(source: ModelSource) -> FillMaskModel:
-        configure_threads(settings.torch_threads)
-        return load_fill_mask_model(source, device=settings.device, precision=settings.precision)
-
-    return load
+    return lambda source: load_configured_model(settings, source)
 
 
 def batch_limits_for(settings: Settings) -> BatchLimits:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from app.batch import BatchOptions, run_batch_job
 from app.batch_inputs import expand_inputs
-from app.batching import select_batch
 from app.masks import normalize_masks
 from app.model import FillMaskModel, load_fill_mask_model
+from app.offline import predict_encoded_all
 from app.runtime import configure_threads
 from bench.peak_memory import peak_rss_mb
 from bench.run import DEFAULT_CHECKPOINT, ensure_checkpoint
@@ -31,12 +31,7 @@ from bench.sentences import SHARED, masked_sentences
 def offline_maximum(model: FillMaskModel, texts: list[str], options: BatchOptions) -> float:
     pending = model.encode([normalize_masks(text, model.mask_token) for text in texts])
     started = time.perf_counter()
-    while pending:
-        chosen = set(
-            select_batch([len(ids) for ids in pending], options.max_batch_tokens, options.max_batch_size)
-        )
-        model.predict_encoded([ids for i, ids in enumerate(pending) if i in chosen], options.top_k)
-        pending = [ids for i, ids in enumerate(pending) if i not in chosen]
+    predict_encoded_all(model, pending, options.top_k, options.max_batch_tokens, options.max_batch_size)
     return len(texts) / (time.perf_counter() - started)
 
 
