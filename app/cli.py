@@ -99,7 +99,7 @@ ONEDNN_CACHE_DEFAULT = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16"}
 
 
 def serve(settings: Settings) -> int:
-    from app.main import create_app  # imported here so `--help` stays fast
+    from app.serving.app import create_app  # imported here so `--help` stays fast
 
     configure_request_log()
 
@@ -116,7 +116,7 @@ def serve(settings: Settings) -> int:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
-            access_log=False,  # app.observability logs one JSON line per request instead
+            access_log=False,  # app.serving.observability logs one JSON line per request instead
             timeout_graceful_shutdown=settings.drain_timeout_s,
         )
     )
@@ -138,11 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return serve(settings)
     if args.command == "batch":
-        from app.batch_cli import batch  # torch loads only for the subcommands that need it
+        from app.batch.cli import batch  # torch loads only for the subcommands that need it
 
         return batch(args, settings)
     if args.command == "evaluate":
-        from app.evaluate_cli import evaluate_command
+        from app.evaluation.cli import evaluate_command
 
         return evaluate_command(args, settings)
     return 2

@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.batch import BatchOptions, run_batch_job
-from app.batch_inputs import expand_inputs
-from app.masks import normalize_masks
-from app.model import FillMaskModel, load_fill_mask_model
-from app.offline import predict_encoded_all
+from app.batch.inputs import expand_inputs
+from app.batch.job import BatchOptions, run_batch_job
+from app.engine.offline import predict_encoded_all
 from app.runtime import configure_threads
+from app.tasks.fill_mask import FillMaskModel, load_fill_mask_model
+from app.tasks.mask_spelling import normalize_masks
 from bench.peak_memory import peak_rss_mb
 from bench.run import DEFAULT_CHECKPOINT, ensure_checkpoint
 from bench.sentences import SHARED, masked_sentences

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.main import create_app
+from app.serving.app import create_app
 from tests.fakes import FakeFillMaskModel
 from tests.tiny_bert import build_tiny_bert
 

@@ -2,7 +2,7 @@
 
 import threading
 
-from app.model import Candidate, Predictions
+from app.tasks.fill_mask import Candidate, Predictions
 
 MASK_ID = -1
 

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.errors import ModelLoadError
-from app.main import create_app
-from app.schemas import SAMPLE_REQUEST
+from app.serving.app import create_app
+from app.serving.schemas import SAMPLE_REQUEST
 from tests.conftest import wait_until_ready
 from tests.fakes import FakeFillMaskModel
 

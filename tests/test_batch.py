@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from app.batch import BatchOptions, run_batch_job
-from app.batch_inputs import InputFileError, expand_inputs
-from app.batch_ledger import Ledger
+from app.batch.inputs import InputFileError, expand_inputs
+from app.batch.job import BatchOptions, run_batch_job
+from app.batch.ledger import Ledger
 from app.cli import main
-from app.masks import MASK_SPELLING
-from app.model import FillMaskModel, load_fill_mask_model
+from app.tasks.fill_mask import FillMaskModel, load_fill_mask_model
+from app.tasks.mask_spelling import MASK_SPELLING
 from bench.peak_memory import peak_rss_mb
 from tests.test_model import INPUTS, pipeline_candidates
 

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from app.batching import MAX_PADDING_FRACTION, padded_tokens, select_batch
+from app.engine.batching import MAX_PADDING_FRACTION, padded_tokens, select_batch
 
 
 def test_empty_queue_selects_nothing() -> None:

@@ -1,8 +1,8 @@
 import pytest
 
-from app.contract import ScoreJob, parse_score_request, shape_response
 from app.errors import InvalidRequestError
-from app.model import Candidate
+from app.serving.contract import ScoreJob, parse_score_request, shape_response
+from app.tasks.fill_mask import Candidate
 
 TEXTS = ["Paris is the [MASK] of France.", "Today is a [MASK] day!"]
 

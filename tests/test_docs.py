@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from app.config import Settings
-from app.contract import parse_score_request
+from app.serving.contract import parse_score_request
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

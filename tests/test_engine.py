@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from app import engine as engine_module
-from app.engine import BatchLimits, InferenceEngine
+from app.engine import engine as engine_module
+from app.engine.engine import BatchLimits, InferenceEngine
 from app.errors import EngineStoppedError, QueueFullError
 from tests.conftest import until
 from tests.fakes import FakeFillMaskModel

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from app.cli import main
-from app.evaluate_data import EvalDataError, load_examples
-from app.evaluate_metrics import k_values
-from app.masks import MASK_SPELLING, normalize_masks
+from app.evaluation.fill_mask_data import EvalDataError, load_examples
+from app.evaluation.fill_mask_metrics import k_values
+from app.tasks.mask_spelling import MASK_SPELLING, normalize_masks
 from tests.test_model import INPUTS, pipeline_candidates
 from tests.tiny_bert import WORDS
 

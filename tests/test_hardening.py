@@ -13,10 +13,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app import engine as engine_module
 from app.config import Settings
-from app.main import create_app
-from app.schemas import SAMPLE_REQUEST
+from app.engine import engine as engine_module
+from app.serving.app import create_app
+from app.serving.schemas import SAMPLE_REQUEST
 from tests.conftest import until, wait_until_ready
 from tests.fakes import FakeFillMaskModel
 

@@ -1,7 +1,7 @@
 import pytest
 
 from app.errors import InvalidInputError
-from app.masks import normalize_masks, prepare_inputs
+from app.tasks.mask_spelling import normalize_masks, prepare_inputs
 
 
 @pytest.mark.parametrize("spelling", ["[MASK]", "[mask]", "[Mask]", "[mAsK]", "<mask>", "<MASK>"])

@@ -9,8 +9,8 @@ import torch
 from fastapi.testclient import TestClient
 
 from app.errors import ModelLoadError
-from app.masks import normalize_masks
-from app.model import FillMaskModel, load_fill_mask_model
+from app.tasks.fill_mask import FillMaskModel, load_fill_mask_model
+from app.tasks.mask_spelling import normalize_masks
 from tests.tiny_bert import MAX_POSITIONS, PUNCTUATION, WORDS
 
 TOP_K = 5

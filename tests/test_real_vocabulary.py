@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.main import create_app
-from app.model import FillMaskModel, load_fill_mask_model
+from app.serving.app import create_app
+from app.tasks.fill_mask import FillMaskModel, load_fill_mask_model
 from tests.conftest import SHARED, wait_until_ready
 
 REFTESTS = SHARED / "data" / "bert-base-cased" / "reftests"

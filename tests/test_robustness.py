@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.masks import MASK_SPELLING
+from app.tasks.mask_spelling import MASK_SPELLING
 from tests.conftest import SHARED
 
 ODD_INPUTS = {

@@ -1,7 +1,7 @@
 import pytest
 
 from app.errors import InvalidInputError
-from app.windowing import window_around_masks
+from app.tasks.windowing import window_around_masks
 
 CLS, SEP, MASK = 101, 102, 103
 

@@ -12,10 +12,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from app.batch import BatchOptions, chunks, score_rows, top1
-from app.batch_inputs import read_rows
+from app.batch.inputs import read_rows
+from app.batch.job import BatchOptions, chunks, score_rows, top1
 from app.config import Settings
-from app.model import FillMaskModel, load_configured_model
+from app.tasks.fill_mask import FillMaskModel, load_configured_model
 
 logger = logging.getLogger("batch_score")
 COLUMNS = ["row_number_per_file", "prediction", "batch_input_file_name"]

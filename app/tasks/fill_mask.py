@@ -16,7 +16,7 @@ from app.config import Settings
 from app.errors import InvalidInputError, ModelLoadError
 from app.model_source import ModelSource, resolve_model_source
 from app.runtime import DeviceChoice, Precision, apply_precision, configure_threads, select_device
-from app.windowing import window_around_masks
+from app.tasks.windowing import window_around_masks
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class FillMaskModel:
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids of each text, which must already spell its masks as `mask_token`.
 
-        A text longer than the model reads becomes a window around its masks (app.windowing).
+        A text longer than the model reads becomes a window around its masks (app.tasks.windowing).
         The first text that cannot be scored raises InvalidInputError naming its index.
         """
         encodings = []

@@ -19,11 +19,11 @@ from typing import IO, Any, Literal
 
 from tqdm import tqdm
 
-from app.batch_inputs import DEFAULT_COLUMN, InputRow, count_rows, read_rows
-from app.batch_ledger import Ledger
+from app.batch.inputs import DEFAULT_COLUMN, InputRow, count_rows, read_rows
+from app.batch.ledger import Ledger
+from app.engine.offline import predict_all
 from app.errors import InvalidInputError
-from app.model import FillMaskModel, MaskCandidates
-from app.offline import predict_all
+from app.tasks.fill_mask import FillMaskModel, MaskCandidates
 
 logger = logging.getLogger(__name__)
 

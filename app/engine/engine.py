@@ -14,10 +14,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from app.batching import padded_tokens, select_batch
+from app.engine.batching import padded_tokens, select_batch
 from app.errors import DeadlineExceededError, EngineStoppedError, QueueFullError
-from app.masks import prepare_inputs
-from app.model import FillMaskModel, MaskCandidates, Predictions
+from app.tasks.fill_mask import FillMaskModel, MaskCandidates, Predictions
+from app.tasks.mask_spelling import prepare_inputs
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """Offline prediction of many texts at once, batched by the server's own policy."""
 
-from app.batching import select_batch
+from app.engine.batching import select_batch
 from app.errors import InvalidInputError
-from app.masks import normalize_masks
-from app.model import FillMaskModel, MaskCandidates
+from app.tasks.fill_mask import FillMaskModel, MaskCandidates
+from app.tasks.mask_spelling import normalize_masks
 
 
 def predict_all(

@@ -9,14 +9,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from app.config import Settings
-from app.contract import ScoreJob, parse_score_request, shape_response
-from app.engine import InferenceEngine
+from app.engine.engine import InferenceEngine
 from app.errors import ClientClosedRequestError, DeadlineExceededError, ModelNotReadyError
-from app.guards import AdmissionControl, check_api_key, read_json_body
-from app.metrics import ServiceMetrics
-from app.model import Predictions
-from app.schemas import SAMPLE_REQUEST, ErrorResponse, ScoreResponse
-from app.serving import ServingState
+from app.serving.contract import ScoreJob, parse_score_request, shape_response
+from app.serving.guards import AdmissionControl, check_api_key, read_json_body
+from app.serving.lifespan import ServingState
+from app.serving.metrics import ServiceMetrics
+from app.serving.schemas import SAMPLE_REQUEST, ErrorResponse, ScoreResponse
+from app.tasks.fill_mask import Predictions
 
 router = APIRouter()
 

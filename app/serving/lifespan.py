@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.config import Settings
-from app.engine import BatchLimits, InferenceEngine
+from app.engine.engine import BatchLimits, InferenceEngine
 from app.errors import ModelLoadError
-from app.model import FillMaskModel, load_configured_model
 from app.model_source import ModelSource
+from app.tasks.fill_mask import FillMaskModel, load_configured_model
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import uuid
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.metrics import ServiceMetrics
+from app.serving.metrics import ServiceMetrics
 
 access_logger = logging.getLogger("app.access")
 

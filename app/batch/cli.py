@@ -3,11 +3,11 @@
 import argparse
 import sys
 
-from app.batch import BatchOptions, ErrorThresholdExceededError, run_batch_job
-from app.batch_inputs import InputFileError, expand_inputs
+from app.batch.inputs import InputFileError, expand_inputs
+from app.batch.job import BatchOptions, ErrorThresholdExceededError, run_batch_job
 from app.config import Settings
 from app.errors import ModelLoadError
-from app.model import load_configured_model
+from app.tasks.fill_mask import load_configured_model
 
 
 def batch(args: argparse.Namespace, settings: Settings) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from app.masks import MASK_SPELLING
+from app.tasks.mask_spelling import MASK_SPELLING
 
 DataFormat = Literal["auto", "azure", "lama", "generic"]
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from tqdm import tqdm
 
+from app.engine.offline import predict_all
 from app.errors import InvalidInputError
-from app.evaluate_data import EvalExample
-from app.evaluate_metrics import MaskOutcome, summarize
-from app.evaluate_report import write_chart, write_report
-from app.model import FillMaskModel, MaskCandidates
-from app.offline import predict_all
+from app.evaluation.fill_mask_data import EvalExample
+from app.evaluation.fill_mask_metrics import MaskOutcome, summarize
+from app.evaluation.fill_mask_report import write_chart, write_report
+from app.tasks.fill_mask import FillMaskModel, MaskCandidates
 
 CHUNK_EXAMPLES = 256
 

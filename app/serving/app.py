@@ -12,17 +12,23 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app import __version__
-from app.api import router
 from app.config import Settings, get_settings
-from app.engine import InferenceEngine
+from app.engine.engine import InferenceEngine
 from app.errors import register_exception_handlers
-from app.guards import AdmissionControl
-from app.metrics import ServiceMetrics
-from app.model import FillMaskModel
 from app.model_source import resolve_model_source
-from app.observability import RequestContextMiddleware
-from app.schemas import ScoreRequest
-from app.serving import ModelLoader, ServingState, batch_limits_for, load_and_warm_up, model_loader_for
+from app.serving.guards import AdmissionControl
+from app.serving.lifespan import (
+    ModelLoader,
+    ServingState,
+    batch_limits_for,
+    load_and_warm_up,
+    model_loader_for,
+)
+from app.serving.metrics import ServiceMetrics
+from app.serving.observability import RequestContextMiddleware
+from app.serving.routes import router
+from app.serving.schemas import ScoreRequest
+from app.tasks.fill_mask import FillMaskModel
 
 logger = logging.getLogger(__name__)
 

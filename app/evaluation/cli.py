@@ -5,9 +5,9 @@ import sys
 
 from app.config import Settings
 from app.errors import ModelLoadError
-from app.evaluate import EvalOptions, evaluate
-from app.evaluate_data import EvalDataError, load_examples
-from app.model import load_configured_model
+from app.evaluation.fill_mask import EvalOptions, evaluate
+from app.evaluation.fill_mask_data import EvalDataError, load_examples
+from app.tasks.fill_mask import load_configured_model
 
 
 def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,6 +1,6 @@
 """Wire models of /score, used for the OpenAPI document and its examples.
 
-Requests are parsed by `app.contract`, not by these models, so that every mistake gets a
+Requests are parsed by `app.serving.contract`, not by these models, so that every mistake gets a
 message naming the field and the input index.
 """
 
