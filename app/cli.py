@@ -8,7 +8,7 @@ from pathlib import Path
 
 import uvicorn
 
-from app.config import Settings
+from app.config import TASK_NAMES, Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="Serve /score over HTTP.")
     serve.add_argument("--model", dest="model_id", help="Hub id or local folder (env MODEL_ID).")
+    serve.add_argument(
+        "--task",
+        choices=TASK_NAMES,
+        help="Task to serve (env TASK); unset: the checkpoint's config.architectures[0] decides.",
+    )
     serve.add_argument("--host", help="Address to listen on (env HOST, default 0.0.0.0).")
     serve.add_argument("--port", type=int, help="Port (env PORT, default 5001).")
     serve.add_argument(
@@ -68,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SETTINGS_FLAGS = ("model_id", "host", "port", "precision", "device")
+SETTINGS_FLAGS = ("model_id", "task", "host", "port", "precision", "device")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

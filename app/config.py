@@ -9,6 +9,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL_ID = "bert-base-cased"
 
+TaskName = Literal[
+    "fill-mask",
+    "text-classification",
+    "token-classification",
+    "question-answering",
+    "next-sentence-prediction",
+]
+TASK_NAMES: tuple[TaskName, ...] = (
+    "fill-mask",
+    "text-classification",
+    "token-classification",
+    "question-answering",
+    "next-sentence-prediction",
+)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", protected_namespaces=())
@@ -20,6 +35,11 @@ class Settings(BaseSettings):
     )
     azureml_model_dir: Path | None = Field(
         default=None, description="Set by Azure ML to where the registered model is mounted."
+    )
+    task: TaskName | None = Field(
+        default=None,
+        description="The task to serve. Unset: the checkpoint's config.architectures[0] decides "
+        "(*ForMaskedLM: fill-mask, *ForSequenceClassification: text-classification, ...).",
     )
     host: str = Field(default="0.0.0.0", description="Address to listen on.")
     port: int = Field(default=5001, ge=1, le=65535, description="Port (5001, like Azure's inference server).")

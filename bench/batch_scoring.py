@@ -19,19 +19,23 @@ from pathlib import Path
 
 from app.batch.inputs import expand_inputs
 from app.batch.job import BatchOptions, run_batch_job
-from app.engine.offline import predict_encoded_all
+from app.engine.offline import forward_all
+from app.errors import InvalidInputError
 from app.runtime import configure_threads
-from app.tasks.fill_mask import FillMaskModel, load_fill_mask_model
-from app.tasks.mask_spelling import normalize_masks
+from app.tasks.checkpoint import load_fill_mask_model
+from app.tasks.fill_mask import FillMaskModel, FillMaskOptions
 from bench.peak_memory import peak_rss_mb
 from bench.run import DEFAULT_CHECKPOINT, ensure_checkpoint
 from bench.sentences import SHARED, masked_sentences
 
 
 def offline_maximum(model: FillMaskModel, texts: list[str], options: BatchOptions) -> float:
-    pending = model.encode([normalize_masks(text, model.mask_token) for text in texts])
+    encoded = model.encode(texts, FillMaskOptions(options.top_k))
+    features = [
+        feature for item in encoded if not isinstance(item, InvalidInputError) for feature in item.features
+    ]
     started = time.perf_counter()
-    predict_encoded_all(model, pending, options.top_k, options.max_batch_tokens, options.max_batch_size)
+    forward_all(model, features, options.max_batch_tokens, options.max_batch_size)
     return len(texts) / (time.perf_counter() - started)
 
 

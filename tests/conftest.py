@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.serving.app import create_app
-from tests.fakes import FakeFillMaskModel
+from tests.fakes import FakeFillMaskModel, served
 from tests.tiny_bert import build_tiny_bert
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -62,7 +62,7 @@ def fake_model() -> FakeFillMaskModel:
 
 @pytest.fixture
 def fake_app(fake_model: FakeFillMaskModel) -> FastAPI:
-    return create_app(Settings(model_id="fake-model", max_top_k=10), load_model=lambda _: fake_model)
+    return create_app(Settings(model_id="fake-model", max_top_k=10), load_model=lambda _: served(fake_model))
 
 
 @pytest.fixture

@@ -1,8 +1,13 @@
-"""A deterministic stand-in for FillMaskModel, for API and engine tests that need no torch compute."""
+"""A deterministic stand-in for the fill-mask task, for API and engine tests that need no torch compute."""
 
 import threading
+from collections.abc import Sequence
 
-from app.tasks.fill_mask import Candidate, Predictions
+from app.errors import InvalidInputError
+from app.tasks.base import Encoded
+from app.tasks.checkpoint import ServedModel
+from app.tasks.fill_mask import NO_MASK, Candidate, FillMaskOptions, MaskCandidates, MaskedFeature
+from app.tasks.mask_spelling import normalize_masks
 
 MASK_ID = -1
 
@@ -14,6 +19,7 @@ class FakeFillMaskModel:
     Set `gate` to hold every batch until the test releases it.
     """
 
+    name = "fill-mask"
     mask_token = "[MASK]"
     source = "fake-model"
 
@@ -24,18 +30,29 @@ class FakeFillMaskModel:
         self.holding = threading.Event()  # set while a batch waits at the gate
         self.fail_on_length: int | None = None
 
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        self.calls.append(texts)
-        return [[len(text)] + [MASK_ID] * text.count(self.mask_token) for text in texts]
+    def encode(
+        self, texts: Sequence[str], options: FillMaskOptions
+    ) -> list[Encoded[MaskedFeature] | InvalidInputError]:
+        normalized = [normalize_masks(text, self.mask_token) for text in texts]
+        self.calls.append(normalized)
+        return [
+            Encoded(
+                [MaskedFeature([len(text)] + [MASK_ID] * text.count(self.mask_token), top_k=options.top_k)]
+            )
+            if self.mask_token in text
+            else InvalidInputError(f"Input {index} {NO_MASK}")
+            for index, text in enumerate(normalized)
+        ]
 
-    def predict_encoded(self, encodings: list[list[int]], top_k: int) -> Predictions:
+    def forward(self, features: Sequence[MaskedFeature]) -> list[MaskCandidates]:
         if self.gate is not None and not self.gate.is_set():
             self.holding.set()
             self.gate.wait(10)
             self.holding.clear()
-        self.batches.append(len(encodings))
-        if any(ids[0] == self.fail_on_length for ids in encodings):
+        self.batches.append(len(features))
+        if any(feature.input_ids[0] == self.fail_on_length for feature in features):
             raise RuntimeError(f"cannot run an input of length {self.fail_on_length}")
+        top_k = max(feature.top_k for feature in features)
         return [
             [
                 [
@@ -44,8 +61,15 @@ class FakeFillMaskModel:
                 ]
                 for _ in ids[1:]
             ]
-            for ids in encodings
+            for ids in (feature.input_ids for feature in features)
         ]
 
-    def predict(self, texts: list[str], top_k: int = 1) -> Predictions:
-        return self.predict_encoded(self.encode(texts), top_k)
+    def decode(
+        self, encoded: Encoded[MaskedFeature], outputs: list[MaskCandidates], options: FillMaskOptions
+    ) -> MaskCandidates:
+        (masks,) = outputs
+        return [candidates[: options.top_k] for candidates in masks]
+
+
+def served(fake: FakeFillMaskModel) -> ServedModel:
+    return ServedModel(source=fake.source, tasks={"fill-mask": fake})  # type: ignore[dict-item]

@@ -10,8 +10,9 @@ from app.config import Settings
 from app.errors import ModelLoadError
 from app.serving.app import create_app
 from app.serving.schemas import SAMPLE_REQUEST
+from app.tasks.checkpoint import ServedModel
 from tests.conftest import wait_until_ready
-from tests.fakes import FakeFillMaskModel
+from tests.fakes import FakeFillMaskModel, served
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,7 +110,13 @@ def test_health_routes(client: TestClient) -> None:
     root = client.get("/")
     assert (root.status_code, root.text) == (200, "Healthy")
     assert client.get("/health/live").json() == {"status": "live"}
-    assert client.get("/health/ready").json() == {"status": "ready", "model": "fake-model"}
+    assert client.get("/health/ready").json() == {
+        "status": "ready",
+        "model": "fake-model",
+        "tasks": ["fill-mask"],
+        "precision": "fp32",
+        "device": "cpu",
+    }
 
 
 def test_openapi_documents_score_with_the_sample_request(client: TestClient) -> None:
@@ -132,9 +139,9 @@ def test_ready_is_503_until_model_loaded_and_score_is_503_meanwhile() -> None:
     release = threading.Event()
     fake = FakeFillMaskModel()
 
-    def slow_loader(_: str) -> FakeFillMaskModel:
+    def slow_loader(_: str) -> ServedModel:
         release.wait(10)
-        return fake
+        return served(fake)
 
     with TestClient(create_app(Settings(model_id="fake"), load_model=slow_loader)) as client:
         ready = client.get("/health/ready")
@@ -151,7 +158,7 @@ def test_ready_is_503_until_model_loaded_and_score_is_503_meanwhile() -> None:
 def test_failed_load_makes_ready_503_and_asks_the_process_to_stop() -> None:
     stopped = threading.Event()
 
-    def failing_loader(_: str) -> FakeFillMaskModel:
+    def failing_loader(_: str) -> ServedModel:
         raise ModelLoadError("no such model; set MODEL_ID")
 
     app = create_app(Settings(model_id="missing"), load_model=failing_loader, on_fatal=stopped.set)
@@ -177,7 +184,7 @@ def test_unexpected_model_failure_answers_json_500_and_the_next_request_succeeds
 
 
 def test_a_full_queue_answers_429_with_retry_after(fake_model: FakeFillMaskModel) -> None:
-    app = create_app(Settings(model_id="fake", max_queued_inputs=2), load_model=lambda _: fake_model)
+    app = create_app(Settings(model_id="fake", max_queued_inputs=2), load_model=lambda _: served(fake_model))
     with TestClient(app) as client:
         wait_until_ready(client)
         response = client.post("/score", json={"inputs": ["a [MASK]", "b [MASK]", "c [MASK]"]})

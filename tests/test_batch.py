@@ -12,7 +12,8 @@ from app.batch.inputs import InputFileError, expand_inputs
 from app.batch.job import BatchOptions, run_batch_job
 from app.batch.ledger import Ledger
 from app.cli import main
-from app.tasks.fill_mask import FillMaskModel, load_fill_mask_model
+from app.tasks.checkpoint import load_fill_mask_model
+from app.tasks.fill_mask import FillMaskModel
 from app.tasks.mask_spelling import MASK_SPELLING
 from bench.peak_memory import peak_rss_mb
 from tests.test_model import INPUTS, pipeline_candidates

@@ -1,10 +1,38 @@
+from dataclasses import dataclass
+
 import pytest
 
 from app.errors import InvalidRequestError
-from app.serving.contract import ScoreJob, parse_score_request, shape_response
+from app.serving.answers import shape_answers
+from app.serving.contract import parse_request_table
+from app.serving.task_requests import TaskRequest, parse_task_request
 from app.tasks.fill_mask import Candidate
 
 TEXTS = ["Paris is the [MASK] of France.", "Today is a [MASK] day!"]
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """What a fill-mask request asks for, read back from the parsed request."""
+
+    inputs: list[str]
+    top_k: int | None
+    plain_list: bool
+
+
+def parse_score_request(body: object, max_top_k: int) -> ScoreJob:
+    request = parse_task_request(parse_request_table(body), "fill-mask", max_top_k)
+    return ScoreJob(request.examples, getattr(request.parameters, "top_k", None), request.table.plain)
+
+
+def shape_response(job: ScoreJob, predictions: list[list[list[Candidate]]]) -> list[object]:
+    body: dict[str, object] = (
+        {"inputs": job.inputs} if job.plain_list else {"inputs": {"input_string": job.inputs}}
+    )
+    if job.top_k is not None:
+        body["parameters"] = {"top_k": job.top_k}
+    request: TaskRequest = parse_task_request(parse_request_table(body), "fill-mask", 10)
+    return shape_answers(request, predictions)
 
 
 @pytest.mark.parametrize(

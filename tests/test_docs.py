@@ -5,7 +5,8 @@ import re
 from pathlib import Path
 
 from app.config import Settings
-from app.serving.contract import parse_score_request
+from app.serving.contract import parse_request_table
+from app.serving.task_requests import parse_task_request
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -21,7 +22,8 @@ def test_readme_request_examples_are_accepted() -> None:
     examples = re.findall(r"Request:\n```json\n(.*?)\n```", README, re.DOTALL)
     assert examples
     for example in examples:
-        parse_score_request(json.loads(example), max_top_k=Settings.model_fields["max_top_k"].default)
+        table = parse_request_table(json.loads(example))
+        parse_task_request(table, "fill-mask", Settings.model_fields["max_top_k"].default)
 
 
 def test_readme_configuration_table_names_real_settings() -> None:

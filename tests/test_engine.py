@@ -9,7 +9,9 @@ import pytest
 
 from app.engine import engine as engine_module
 from app.engine.engine import BatchLimits, InferenceEngine
+from app.engine.predict import predict
 from app.errors import EngineStoppedError, QueueFullError
+from app.tasks.fill_mask import FillMaskOptions
 from tests.conftest import until
 from tests.fakes import FakeFillMaskModel
 
@@ -20,7 +22,7 @@ def run_with_engine(
 ) -> Any:
     async def main() -> Any:
         model = FakeFillMaskModel()
-        engine = InferenceEngine(model, limits)  # type: ignore[arg-type]
+        engine = InferenceEngine(limits)
         engine.start()
         try:
             return await scenario(engine, model)
@@ -30,13 +32,17 @@ def run_with_engine(
     return asyncio.run(main())
 
 
+def ask(engine: InferenceEngine, model: FakeFillMaskModel, texts: list[str], top_k: int) -> Any:
+    return predict(engine, model, texts, FillMaskOptions(top_k))  # type: ignore[arg-type]
+
+
 HELD: set[asyncio.Future[Any]] = set()
 
 
 async def hold_first_batch(engine: InferenceEngine, model: FakeFillMaskModel) -> threading.Event:
     """Start one request and keep its batch running until the returned gate is set."""
     model.gate = threading.Event()
-    held = asyncio.ensure_future(engine.predict(["hold [MASK]"], top_k=1))
+    held = asyncio.ensure_future(ask(engine, model, ["hold [MASK]"], 1))
     HELD.add(held)
     held.add_done_callback(HELD.discard)
     await until(model.holding.is_set)
@@ -50,7 +56,7 @@ async def queued(engine: InferenceEngine, inputs: int) -> None:
 def test_requests_that_queue_together_share_one_batch() -> None:
     async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> list[Any]:
         gate = await hold_first_batch(engine, model)
-        pending = [asyncio.ensure_future(engine.predict([f"request {i} [MASK]"], top_k=1)) for i in range(6)]
+        pending = [asyncio.ensure_future(ask(engine, model, [f"request {i} [MASK]"], 1)) for i in range(6)]
         await queued(engine, 6)
         gate.set()
         answers = await asyncio.gather(*pending)
@@ -64,8 +70,8 @@ def test_requests_that_queue_together_share_one_batch() -> None:
 def test_each_request_gets_its_own_top_k_from_a_shared_batch() -> None:
     async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
         gate = await hold_first_batch(engine, model)
-        one = asyncio.ensure_future(engine.predict(["a [MASK]"], top_k=1))
-        three = asyncio.ensure_future(engine.predict(["b [MASK] [MASK]"], top_k=3))
+        one = asyncio.ensure_future(ask(engine, model, ["a [MASK]"], 1))
+        three = asyncio.ensure_future(ask(engine, model, ["b [MASK] [MASK]"], 3))
         await queued(engine, 2)
         gate.set()
         assert [len(mask) for mask in (await one)[0]] == [1]
@@ -79,8 +85,8 @@ def test_a_failing_input_fails_only_its_own_request() -> None:
     async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
         gate = await hold_first_batch(engine, model)
         model.fail_on_length = len("bad [MASK]")
-        good = [asyncio.ensure_future(engine.predict([f"good {i} [MASK]"], top_k=1)) for i in range(3)]
-        bad = asyncio.ensure_future(engine.predict(["bad [MASK]"], top_k=1))
+        good = [asyncio.ensure_future(ask(engine, model, [f"good {i} [MASK]"], 1)) for i in range(3)]
+        bad = asyncio.ensure_future(ask(engine, model, ["bad [MASK]"], 1))
         await queued(engine, 4)
         gate.set()
         with pytest.raises(RuntimeError, match="cannot run"):
@@ -93,10 +99,10 @@ def test_a_failing_input_fails_only_its_own_request() -> None:
 def test_inputs_beyond_the_queue_bound_are_refused_at_once() -> None:
     async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
         gate = await hold_first_batch(engine, model)
-        three = asyncio.ensure_future(engine.predict(["x [MASK]"] * 3, top_k=1))
+        three = asyncio.ensure_future(ask(engine, model, ["x [MASK]"] * 3, 1))
         await queued(engine, 3)
         with pytest.raises(QueueFullError, match="at capacity"):
-            await engine.predict(["y [MASK]"] * 2, top_k=1)
+            await ask(engine, model, ["y [MASK]"] * 2, 1)
         gate.set()
         assert len(await three) == 3
 
@@ -106,8 +112,8 @@ def test_inputs_beyond_the_queue_bound_are_refused_at_once() -> None:
 def test_a_cancelled_request_is_dropped_before_compute() -> None:
     async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
         gate = await hold_first_batch(engine, model)
-        abandoned = asyncio.ensure_future(engine.predict(["gone [MASK]"] * 5, top_k=1))
-        kept = asyncio.ensure_future(engine.predict(["kept [MASK]"], top_k=1))
+        abandoned = asyncio.ensure_future(ask(engine, model, ["gone [MASK]"] * 5, 1))
+        kept = asyncio.ensure_future(ask(engine, model, ["kept [MASK]"], 1))
         await queued(engine, 6)
         abandoned.cancel()
         gate.set()
@@ -119,9 +125,9 @@ def test_a_cancelled_request_is_dropped_before_compute() -> None:
 
 def test_max_wait_gathers_requests_that_arrive_within_it() -> None:
     async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
-        first = asyncio.ensure_future(engine.predict(["first [MASK]"], top_k=1))
+        first = asyncio.ensure_future(ask(engine, model, ["first [MASK]"], 1))
         await asyncio.sleep(0.03)
-        second = asyncio.ensure_future(engine.predict(["second [MASK]"], top_k=1))
+        second = asyncio.ensure_future(ask(engine, model, ["second [MASK]"], 1))
         await asyncio.gather(first, second)
         assert model.batches == [2]
 
@@ -130,7 +136,7 @@ def test_max_wait_gathers_requests_that_arrive_within_it() -> None:
 
 def test_continuous_batching_does_not_wait_for_company() -> None:
     async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
-        await asyncio.wait_for(engine.predict(["alone [MASK]"], top_k=1), timeout=1)
+        await asyncio.wait_for(ask(engine, model, ["alone [MASK]"], 1), timeout=1)
         assert model.batches == [1]
 
     run_with_engine(scenario, BatchLimits(max_wait_ms=0))
@@ -142,7 +148,7 @@ def test_a_dead_worker_answers_every_waiter_and_refuses_new_work(monkeypatch: py
 
     async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
         gate = await hold_first_batch(engine, model)
-        waiting = asyncio.ensure_future(engine.predict(["waiting [MASK]"], top_k=1))
+        waiting = asyncio.ensure_future(ask(engine, model, ["waiting [MASK]"], 1))
         await queued(engine, 1)
         monkeypatch.setattr(engine_module, "select_batch", broken_policy)
         gate.set()
@@ -150,6 +156,6 @@ def test_a_dead_worker_answers_every_waiter_and_refuses_new_work(monkeypatch: py
             await asyncio.wait_for(waiting, timeout=2)
         assert isinstance(engine.failure, RuntimeError)
         with pytest.raises(EngineStoppedError):
-            await engine.predict(["late [MASK]"], top_k=1)
+            await ask(engine, model, ["late [MASK]"], 1)
 
     run_with_engine(scenario)

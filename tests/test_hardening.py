@@ -18,7 +18,7 @@ from app.engine import engine as engine_module
 from app.serving.app import create_app
 from app.serving.schemas import SAMPLE_REQUEST
 from tests.conftest import until, wait_until_ready
-from tests.fakes import FakeFillMaskModel
+from tests.fakes import FakeFillMaskModel, served
 
 
 @asynccontextmanager
@@ -35,7 +35,9 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def fake_app(fake: FakeFillMaskModel, **settings: Any) -> FastAPI:
-    return create_app(Settings(model_id="fake", **settings), load_model=lambda _: fake, on_fatal=lambda: None)
+    return create_app(
+        Settings(model_id="fake", **settings), load_model=lambda _: served(fake), on_fatal=lambda: None
+    )
 
 
 async def call_asgi(
@@ -237,7 +239,7 @@ def test_with_an_api_key_score_needs_the_bearer_token_and_health_stays_open(
 def test_a_dead_worker_turns_ready_503_and_stops_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
     stopped = threading.Event()
     fake = FakeFillMaskModel()
-    app = create_app(Settings(model_id="fake"), load_model=lambda _: fake, on_fatal=stopped.set)
+    app = create_app(Settings(model_id="fake"), load_model=lambda _: served(fake), on_fatal=stopped.set)
     with TestClient(app) as client:
         wait_until_ready(client)
 

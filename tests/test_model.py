@@ -7,9 +7,11 @@ from typing import Any
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from transformers import BertForMaskedLM
 
 from app.errors import ModelLoadError
-from app.tasks.fill_mask import FillMaskModel, load_fill_mask_model
+from app.tasks.checkpoint import load_fill_mask_model
+from app.tasks.fill_mask import FillMaskModel
 from app.tasks.mask_spelling import normalize_masks
 from tests.tiny_bert import MAX_POSITIONS, PUNCTUATION, WORDS
 
@@ -89,13 +91,14 @@ def test_predictions_do_not_depend_on_batch_company(tiny_model: FillMaskModel) -
             assert [c.score for c in mask_one] == pytest.approx([c.score for c in mask_other], abs=1e-5)
 
 
-def test_head_at_masks_equals_full_masked_lm_logits(tiny_model: FillMaskModel) -> None:
+def test_head_at_masks_equals_full_masked_lm_logits(tiny_model: FillMaskModel, tiny_bert_dir: Path) -> None:
+    reference = BertForMaskedLM.from_pretrained(tiny_bert_dir).eval()
     encoded = tiny_model.tokenizer(
         ["the [MASK] sat on the [MASK] .", "a [MASK"], padding=True, return_tensors="pt"
     )
     is_mask = encoded["input_ids"] == tiny_model.mask_token_id
     with torch.inference_mode():
-        full = tiny_model.model(**encoded).logits[is_mask]
+        full = reference(**encoded).logits[is_mask]
         ours = tiny_model._mask_logits(encoded["input_ids"], encoded["attention_mask"], is_mask)
     assert ours.shape == full.shape == (2, tiny_model.tokenizer.vocab_size)
     torch.testing.assert_close(ours, full, rtol=1e-5, atol=1e-5)
@@ -106,7 +109,7 @@ def test_a_long_input_is_answered_as_the_pipeline_answers_its_window(
 ) -> None:
     rng = random.Random(5)
     long_text = " ".join([*rng.choices(WORDS, k=150), "[MASK]", *rng.choices(WORDS, k=60)])
-    (input_ids,) = tiny_model.encode([long_text])
+    (input_ids,) = tiny_model.token_ids([long_text])
     assert len(tiny_model.tokenizer(long_text)["input_ids"]) > MAX_POSITIONS == len(input_ids)
     window_text = tiny_model.tokenizer.decode(input_ids[1:-1])
     assert window_text in long_text

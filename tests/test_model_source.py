@@ -5,7 +5,7 @@ import pytest
 
 from app.config import DEFAULT_MODEL_ID, Settings
 from app.model_source import ModelSource, find_checkpoint_dir, resolve_model_source
-from app.tasks.fill_mask import load_fill_mask_model
+from app.tasks.checkpoint import load_fill_mask_model
 
 
 def _checkpoint(folder: Path) -> Path:

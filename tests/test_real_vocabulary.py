@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.serving.app import create_app
-from app.tasks.fill_mask import FillMaskModel, load_fill_mask_model
+from app.tasks.checkpoint import load_fill_mask_model
+from app.tasks.fill_mask import FillMaskModel
 from tests.conftest import SHARED, wait_until_ready
 
 REFTESTS = SHARED / "data" / "bert-base-cased" / "reftests"

@@ -5,7 +5,7 @@ import torch
 
 from app.errors import ModelLoadError
 from app.runtime import available_cpus, configure_threads, cpu_supports_bf16, select_device
-from app.tasks.fill_mask import load_fill_mask_model
+from app.tasks.checkpoint import load_fill_mask_model
 from tests.test_model import INPUTS, _normalized
 
 needs_cuda_absent = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only answers")

@@ -7,7 +7,7 @@ from app.batch.inputs import InputFileError, expand_inputs
 from app.batch.job import BatchOptions, ErrorThresholdExceededError, run_batch_job
 from app.config import Settings
 from app.errors import ModelLoadError
-from app.tasks.fill_mask import load_configured_model
+from app.tasks.checkpoint import load_configured_model
 
 
 def batch(args: argparse.Namespace, settings: Settings) -> int:
@@ -23,7 +23,7 @@ def batch(args: argparse.Namespace, settings: Settings) -> int:
     )
     try:
         files = expand_inputs(args.inputs)
-        model = load_configured_model(settings)
+        model = load_configured_model(settings).tasks["fill-mask"]
         summary = run_batch_job(model, files, options)
     except InputFileError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -23,7 +23,7 @@ from app.batch.inputs import DEFAULT_COLUMN, InputRow, count_rows, read_rows
 from app.batch.ledger import Ledger
 from app.engine.offline import predict_all
 from app.errors import InvalidInputError
-from app.tasks.fill_mask import FillMaskModel, MaskCandidates
+from app.tasks.fill_mask import FillMaskModel, FillMaskOptions, MaskCandidates
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,9 @@ def score_rows(model: FillMaskModel, rows: list[InputRow], options: BatchOptions
     scored = [ScoredRow(row, error=row.error) for row in rows]
     candidates = [item for item in scored if item.error is None]
     texts = [item.source.text or "" for item in candidates]
-    answers = predict_all(model, texts, options.top_k, options.max_batch_tokens, options.max_batch_size)
+    answers = predict_all(
+        model, texts, FillMaskOptions(options.top_k), options.max_batch_tokens, options.max_batch_size
+    )
     for item, answer in zip(candidates, answers, strict=True):
         if isinstance(answer, InvalidInputError):
             item.error = "no mask" if "no mask" in answer.message else answer.message.split(": ", 1)[-1]

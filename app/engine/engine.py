@@ -1,9 +1,10 @@
-"""The request queue and batching loop between the routes and the model.
+"""The request queue and batching loop between the routes and the model: task-blind.
 
-Requests (each may carry many inputs) put one work item per input into a bounded queue. A single
-worker task forms batches with `select_batch`, runs each on the inference thread, off the event
-loop, and resolves every item's future. An input that fails answers its own request with an
-error; it never takes its batch-mates down or leaves a request unanswered.
+Requests put one work item per feature (a model row: one per input, or one per window of a long
+input) into a bounded queue. A single worker task forms batches of one task with `select_batch`,
+runs each through that task's `forward` on the inference thread, off the event loop, and resolves
+every item's future. An item that fails answers its own request with an error; it never takes
+its batch-mates down or leaves a request unanswered.
 """
 
 import asyncio
@@ -13,11 +14,11 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.engine.batching import padded_tokens, select_batch
 from app.errors import DeadlineExceededError, EngineStoppedError, QueueFullError
-from app.tasks.fill_mask import FillMaskModel, MaskCandidates, Predictions
-from app.tasks.mask_spelling import prepare_inputs
+from app.tasks.base import Feature, Task
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +33,9 @@ class BatchLimits:
 
 @dataclass
 class WorkItem:
-    input_ids: list[int]
-    top_k: int
-    future: "asyncio.Future[MaskCandidates]"
+    task: Task[Any]
+    feature: Feature
+    future: "asyncio.Future[Any]"
     deadline: float | None = None  # time.monotonic() after which the answer is no longer wanted
     enqueued_at: float = field(default_factory=time.monotonic)
 
@@ -45,13 +46,11 @@ class WorkItem:
 class InferenceEngine:
     def __init__(
         self,
-        model: FillMaskModel,
         limits: BatchLimits | None = None,
         *,
         on_batch: Callable[[int, int], None] | None = None,
         on_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
-        self.model = model
         self.limits = limits or BatchLimits()
         self._on_batch = on_batch
         self._on_failure = on_failure
@@ -63,10 +62,6 @@ class InferenceEngine:
         self.failure: BaseException | None = None
 
     @property
-    def mask_token(self) -> str:
-        return self.model.mask_token
-
-    @property
     def queued_inputs(self) -> int:
         return len(self._queue)
 
@@ -74,18 +69,16 @@ class InferenceEngine:
         self._worker = asyncio.create_task(self._run(), name="inference-worker")
         self._worker.add_done_callback(self._on_worker_exit)
 
-    async def predict(self, texts: list[str], top_k: int, deadline: float | None = None) -> Predictions:
+    async def run(self, task: Task[Any], features: list[Feature], deadline: float | None = None) -> list[Any]:
+        """`task.forward`'s output for each feature, in order, computed in batches with other requests'."""
         if self.failure is not None or self._worker is None:
             raise EngineStoppedError("The inference worker is not running.")
-        prepared = prepare_inputs(texts, self.model.mask_token)
-        loop = asyncio.get_running_loop()
-        # Tokenizing a long input takes a while: keep it off the event loop too.
-        encodings = await loop.run_in_executor(None, self.model.encode, prepared)
-        if len(self._queue) + len(encodings) > self.limits.max_queued_inputs:
+        if len(self._queue) + len(features) > self.limits.max_queued_inputs:
             raise QueueFullError(
                 f"The server is at capacity ({self.limits.max_queued_inputs} inputs queued); retry shortly."
             )
-        items = [WorkItem(input_ids, top_k, loop.create_future(), deadline) for input_ids in encodings]
+        loop = asyncio.get_running_loop()
+        items = [WorkItem(task, feature, loop.create_future(), deadline) for feature in features]
         self._queue.extend(items)
         self._arrivals.set()
         # If this request is cancelled (client gone), gather cancels the futures and the worker
@@ -122,22 +115,29 @@ class InferenceEngine:
             if item.expired(now):
                 _settle(item, DeadlineExceededError("The request's deadline passed before its inputs ran."))
         live = [item for item in self._queue if not item.future.done()]
+        if not live:
+            self._queue.clear()
+            return []
+        # A batch holds one task: the oldest item's.
+        same_task = [item for item in live if item.task is live[0].task]
         chosen = select_batch(
-            [len(item.input_ids) for item in live], self.limits.max_batch_tokens, self.limits.max_batch_size
+            [len(item.feature.input_ids) for item in same_task],
+            self.limits.max_batch_tokens,
+            self.limits.max_batch_size,
         )
-        batch = [live[index] for index in chosen]
+        batch = [same_task[index] for index in chosen]
         taken = {id(item) for item in batch}
         self._queue = deque(item for item in live if id(item) not in taken)
         return batch
 
     async def _run_batch(self, batch: list[WorkItem]) -> None:
         loop = asyncio.get_running_loop()
-        top_k = max(item.top_k for item in batch)
+        task = batch[0].task
         if self._on_batch is not None:
-            self._on_batch(len(batch), padded_tokens([len(item.input_ids) for item in batch]))
+            self._on_batch(len(batch), padded_tokens([len(item.feature.input_ids) for item in batch]))
         try:
-            answers = await loop.run_in_executor(
-                self._executor, self.model.predict_encoded, [item.input_ids for item in batch], top_k
+            outputs = await loop.run_in_executor(
+                self._executor, task.forward, [item.feature for item in batch]
             )
         except Exception as exc:
             if len(batch) == 1:
@@ -147,8 +147,8 @@ class InferenceEngine:
             for item in batch:
                 await self._run_batch([item])
             return
-        for item, masks in zip(batch, answers, strict=True):
-            _settle(item, [candidates[: item.top_k] for candidates in masks])
+        for item, output in zip(batch, outputs, strict=True):
+            _settle(item, output)
 
     def _on_worker_exit(self, worker: "asyncio.Task[None]") -> None:
         failure = None if worker.cancelled() else worker.exception()
@@ -168,7 +168,7 @@ class InferenceEngine:
         self._executor.shutdown(wait=True)
 
 
-def _settle(item: WorkItem, outcome: MaskCandidates | BaseException) -> None:
+def _settle(item: WorkItem, outcome: Any) -> None:
     if item.future.done():
         return
     if isinstance(outcome, BaseException):

@@ -7,13 +7,13 @@ from app.config import Settings
 from app.errors import ModelLoadError
 from app.evaluation.fill_mask import EvalOptions, evaluate
 from app.evaluation.fill_mask_data import EvalDataError, load_examples
-from app.tasks.fill_mask import load_configured_model
+from app.tasks.checkpoint import load_configured_model
 
 
 def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         examples, skipped = load_examples(args.data, args.data_format, args.text_column, args.label_column)
-        model = load_configured_model(settings)
+        model = load_configured_model(settings).tasks["fill-mask"]
     except (EvalDataError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

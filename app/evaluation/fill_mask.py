@@ -19,7 +19,7 @@ from app.errors import InvalidInputError
 from app.evaluation.fill_mask_data import EvalExample
 from app.evaluation.fill_mask_metrics import MaskOutcome, summarize
 from app.evaluation.fill_mask_report import write_chart, write_report
-from app.tasks.fill_mask import FillMaskModel, MaskCandidates
+from app.tasks.fill_mask import FillMaskModel, FillMaskOptions, MaskCandidates
 
 CHUNK_EXAMPLES = 256
 
@@ -50,7 +50,7 @@ def evaluate(
             answers = predict_all(
                 model,
                 [e.text for e in chunk],
-                options.top_k,
+                FillMaskOptions(options.top_k),
                 options.max_batch_tokens,
                 options.max_batch_size,
             )

@@ -28,7 +28,7 @@ from app.serving.metrics import ServiceMetrics
 from app.serving.observability import RequestContextMiddleware
 from app.serving.routes import router
 from app.serving.schemas import ScoreRequest
-from app.tasks.fill_mask import FillMaskModel
+from app.tasks.checkpoint import ServedModel
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +55,8 @@ def create_app(
         logger.error("%s", reason)
         on_fatal()
 
-    def make_engine(model: FillMaskModel) -> InferenceEngine:
+    def make_engine(model: ServedModel) -> InferenceEngine:
         return InferenceEngine(
-            model,
             batch_limits_for(settings),
             on_batch=metrics.observe_batch,
             on_failure=lambda exc: fail(f"The inference worker died: {exc!r}"),

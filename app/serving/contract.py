@@ -1,33 +1,51 @@
-"""The /score contract: turn a decoded JSON body into a ScoreJob and predictions into Azure's answer.
+"""The envelope of a /score body, for every task: which key holds the payload, its columns, its
+parameters. Which columns a task needs, and what its cells must be, is `app.serving.task_requests`.
 
+Azure ML's scorers accept:
+- column form: `{"input_data": {"input_string": [...]}}`, `{"inputs": {"question": [...], "context": [...]}}`
+- pandas split form: `{"input_data": {"columns": [...], "index": [...], "data": [[...], ...]}}`
+- a plain list: `{"input_data": [...]}` (strings; or pairs as lists, or rows as objects)
+- one row of strings: `{"input_data": {"question": "...", "context": "..."}}`
+with `parameters` (or `params`) at the top level or inside the payload.
 Every rejection names the field, and for a bad input its index, so a client can fix it.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from app.errors import InvalidRequestError, PayloadTooLargeError
 
 PAYLOAD_KEYS = ("input_data", "inputs")
 PARAMETER_KEYS = ("parameters", "params")
-KNOWN_PARAMETERS = ("top_k",)
+SPLIT_KEYS = ("columns", "index", "data")
+EXAMPLE = '{"input_data": {"input_string": ["Paris is the [MASK] of France."]}}'
 
-
-class Candidate(Protocol):
-    @property
-    def token_str(self) -> str: ...
-    @property
-    def token(self) -> int: ...
-    @property
-    def score(self) -> float: ...
+# columns: one list per column; split: pandas' split orient; list: a plain list; strings: one row
+# given as strings. A plain list (or one row of strings) is answered with a plain list.
+Form = Literal["columns", "split", "list", "strings"]
 
 
 @dataclass(frozen=True)
-class ScoreJob:
-    inputs: list[str]
-    top_k: int | None
-    plain_list: bool  # the inputs came as a plain list, so the answer is one too
+class RequestTable:
+    """The payload as columns of cells, whatever form it came in."""
+
+    payload_key: str
+    columns: dict[str, list[Any]]
+    form: Form
+    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters_where: dict[str, str] = field(default_factory=dict)  # parameter -> the block it came from
+
+    @property
+    def plain(self) -> bool:
+        return self.form in ("list", "strings")
+
+    def where(self, column: str) -> str:
+        if self.form == "list":
+            return self.payload_key
+        if self.form == "split":
+            return f"{self.payload_key}.data"
+        return f"{self.payload_key}.{column}"
 
 
 def json_type(value: object) -> str:
@@ -35,20 +53,13 @@ def json_type(value: object) -> str:
     return names.get(type(value), "a number")
 
 
-def parse_score_request(body: object, max_top_k: int, max_inputs: int | None = None) -> ScoreJob:
+def parse_request_table(body: object, max_inputs: int | None = None) -> RequestTable:
     if not isinstance(body, dict):
-        raise InvalidRequestError(
-            "The body must be a JSON object such as "
-            '{"input_data": {"input_string": ["Paris is the [MASK] of France."]}}; '
-            f"got {json_type(body)}."
-        )
-    _reject_unknown(body, PAYLOAD_KEYS + PARAMETER_KEYS, "the body")
+        raise InvalidRequestError(f"The body must be a JSON object such as {EXAMPLE}; got {json_type(body)}.")
+    reject_unknown(body, PAYLOAD_KEYS + PARAMETER_KEYS, "the body")
     present = [key for key in PAYLOAD_KEYS if key in body]
     if not present:
-        raise InvalidRequestError(
-            "Missing 'input_data' (or 'inputs'): send "
-            '{"input_data": {"input_string": ["Paris is the [MASK] of France."]}}.'
-        )
+        raise InvalidRequestError(f"Missing 'input_data' (or 'inputs'): send {EXAMPLE}.")
     if len(present) > 1:
         raise InvalidRequestError("Send either 'input_data' or 'inputs', not both.")
     key = present[0]
@@ -56,83 +67,92 @@ def parse_score_request(body: object, max_top_k: int, max_inputs: int | None = N
     parameter_blocks = [(name, body[name]) for name in PARAMETER_KEYS if name in body]
 
     if isinstance(payload, list):
-        raw_inputs, where, plain_list = payload, key, True
+        columns, form = _plain_list_columns(payload, key), "list"
     elif isinstance(payload, dict):
-        _reject_unknown(payload, ("input_string", *PARAMETER_KEYS), f"'{key}'")
-        if "input_string" not in payload:
-            raise InvalidRequestError(f"Missing '{key}.input_string': a list of texts with [MASK].")
-        raw_inputs, where, plain_list = payload["input_string"], f"{key}.input_string", False
         parameter_blocks += [(f"{key}.{name}", payload[name]) for name in PARAMETER_KEYS if name in payload]
+        fields = {name: value for name, value in payload.items() if name not in PARAMETER_KEYS}
+        if "columns" in fields and "data" in fields:
+            columns, form = _split_columns(fields, key), "split"
+        elif fields and all(isinstance(value, str) for value in fields.values()):
+            columns, form = {name: [value] for name, value in fields.items()}, "strings"
+        else:
+            columns, form = fields, "columns"
     else:
         raise InvalidRequestError(
             f"'{key}' must be an object with 'input_string' or a list of strings; got {json_type(payload)}."
         )
-    if max_inputs is not None and isinstance(raw_inputs, list) and len(raw_inputs) > max_inputs:
-        raise PayloadTooLargeError(
-            f"'{where}' has {len(raw_inputs)} inputs; the limit is {max_inputs} per request. Split it."
-        )
-    return ScoreJob(
-        inputs=_check_inputs(raw_inputs, where),
-        top_k=_parse_parameters(parameter_blocks, max_top_k),
-        plain_list=plain_list,
-    )
+    if max_inputs is not None:
+        for name, cells in columns.items():
+            if isinstance(cells, list) and len(cells) > max_inputs:
+                where = key if form == "list" else f"{key}.{name}"
+                raise PayloadTooLargeError(
+                    f"'{where}' has {len(cells)} inputs; the limit is {max_inputs} per request. Split it."
+                )
+    parameters, parameters_where = _merge_parameters(parameter_blocks)
+    return RequestTable(key, columns, form, parameters, parameters_where)  # type: ignore[arg-type]
 
 
-def _reject_unknown(fields: dict[str, Any], known: Sequence[str], where: str) -> None:
+def reject_unknown(fields: dict[str, Any], known: Sequence[str], where: str) -> None:
     unknown = [name for name in fields if name not in known]
     if unknown:
         expected = ", ".join(f"'{name}'" for name in known)
         raise InvalidRequestError(f"Unknown field '{unknown[0]}' in {where}; expected {expected}.")
 
 
-def _check_inputs(raw_inputs: object, where: str) -> list[str]:
-    if not isinstance(raw_inputs, list):
-        raise InvalidRequestError(f"'{where}' must be a list of strings; got {json_type(raw_inputs)}.")
-    if not raw_inputs:
-        raise InvalidRequestError(f"'{where}' is empty: send at least one text with [MASK].")
-    for index, text in enumerate(raw_inputs):
-        if not isinstance(text, str):
-            raise InvalidRequestError(f"Input {index} must be a string; got {json_type(text)}.")
-    return raw_inputs
+def _plain_list_columns(items: list[Any], key: str) -> dict[str, list[Any]]:
+    """Strings are one column; lists of equal length are rows of positional columns; objects are
+    rows of named columns."""
+    if items and all(isinstance(item, list) for item in items):
+        width = len(items[0])
+        for index, item in enumerate(items):
+            if len(item) != width:
+                raise InvalidRequestError(
+                    f"Input {index} in '{key}' has {len(item)} cells; input 0 has {width}."
+                )
+        return {str(column): [item[column] for item in items] for column in range(width)}
+    if items and all(isinstance(item, dict) for item in items):
+        names = list(items[0])
+        for index, item in enumerate(items):
+            if list(item) != names:
+                raise InvalidRequestError(
+                    f"Input {index} in '{key}' has fields {list(item)}; input 0 has {names}."
+                )
+        return {name: [item[name] for item in items] for name in names}
+    return {"input_string": items}
 
 
-def _parse_parameters(blocks: list[tuple[str, object]], max_top_k: int) -> int | None:
-    top_k: int | None = None
-    seen: set[str] = set()
-    for where, block in blocks:
+def _split_columns(fields: dict[str, Any], key: str) -> dict[str, list[Any]]:
+    reject_unknown(fields, SPLIT_KEYS, f"'{key}' (pandas split form)")
+    names, rows = fields["columns"], fields["data"]
+    if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
+        raise InvalidRequestError(f"'{key}.columns' must be a non-empty list of column names.")
+    if len(set(names)) != len(names):
+        raise InvalidRequestError(f"'{key}.columns' names a column twice: {names}.")
+    if not isinstance(rows, list):
+        raise InvalidRequestError(f"'{key}.data' must be a list of rows; got {json_type(rows)}.")
+    index = fields.get("index")
+    if index is not None and (not isinstance(index, list) or len(index) != len(rows)):
+        raise InvalidRequestError(f"'{key}.index' must be a list with one entry per row of '{key}.data'.")
+    for number, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != len(names):
+            raise InvalidRequestError(
+                f"Row {number} of '{key}.data' must be a list of {len(names)} cells, one per column "
+                f"{names}; got {json_type(row) if not isinstance(row, list) else f'{len(row)} cells'}."
+            )
+    return {name: [row[position] for row in rows] for position, name in enumerate(names)}
+
+
+def _merge_parameters(blocks: list[tuple[str, object]]) -> tuple[dict[str, Any], dict[str, str]]:
+    parameters: dict[str, Any] = {}
+    where: dict[str, str] = {}
+    for block_name, block in blocks:
         if block is None:
             continue
         if not isinstance(block, dict):
-            raise InvalidRequestError(f"'{where}' must be an object; got {json_type(block)}.")
+            raise InvalidRequestError(f"'{block_name}' must be an object; got {json_type(block)}.")
         for name, value in block.items():
-            if name not in KNOWN_PARAMETERS:
-                raise InvalidRequestError(
-                    f"Unknown parameter '{name}' in '{where}'; supported: {', '.join(KNOWN_PARAMETERS)}."
-                )
-            if name in seen:
+            if name in parameters:
                 raise InvalidRequestError(f"Parameter '{name}' is given twice.")
-            seen.add(name)
-            top_k = _check_top_k(value, max_top_k)
-    return top_k
-
-
-def _check_top_k(value: object, max_top_k: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= max_top_k:
-        raise InvalidRequestError(f"'top_k' must be an integer from 1 to {max_top_k}; got {value!r}.")
-    return value
-
-
-def shape_response(job: ScoreJob, predictions: Sequence[Sequence[Sequence[Candidate]]]) -> list[Any]:
-    """predictions[input][mask] holds that mask's candidates, best first."""
-    if job.top_k is not None:
-        return [
-            [
-                [{"token_str": c.token_str, "token": c.token, "score": c.score} for c in candidates]
-                for candidates in masks
-            ]
-            for masks in predictions
-        ]
-    answers = [",".join(candidates[0].token_str for candidates in masks) for masks in predictions]
-    if job.plain_list:
-        return answers
-    return [{"0": answer} for answer in answers]
+            parameters[name] = value
+            where[name] = block_name
+    return parameters, where

@@ -5,17 +5,24 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from app.config import Settings
+from app.config import Settings, TaskName
 from app.engine.engine import BatchLimits, InferenceEngine
+from app.engine.predict import predict
 from app.errors import ModelLoadError
 from app.model_source import ModelSource
-from app.tasks.fill_mask import FillMaskModel, load_configured_model
+from app.tasks.checkpoint import ServedModel, load_configured_model
+from app.tasks.fill_mask import FillMaskOptions
+from app.tasks.next_sentence import NextSentenceOptions
+from app.tasks.question_answering import QuestionAnsweringOptions
+from app.tasks.text_classification import ClassificationOptions
+from app.tasks.token_classification import TokenClassificationOptions, Words
 
 logger = logging.getLogger(__name__)
 
-ModelLoader = Callable[[ModelSource], FillMaskModel]
-EngineFactory = Callable[[FillMaskModel], InferenceEngine]
+ModelLoader = Callable[[ModelSource], ServedModel]
+EngineFactory = Callable[[ServedModel], InferenceEngine]
 
 
 def model_loader_for(settings: Settings) -> ModelLoader:
@@ -35,6 +42,7 @@ def batch_limits_for(settings: Settings) -> BatchLimits:
 class ServingState:
     source: ModelSource
     engine: InferenceEngine | None = None
+    model: ServedModel | None = None
     load_error: str | None = None
 
     def not_ready_reason(self) -> str:
@@ -49,15 +57,32 @@ class ServingState:
         return self.engine is not None and self.engine.failure is None
 
 
-async def warm_up(engine: InferenceEngine) -> None:
+SENTENCE = "Paris is the capital of France."
+LONG_TEXT = " ".join(["The city of Paris is the capital of France."] * 8)
+
+
+def warm_up_examples(task: TaskName, mask_token: str) -> tuple[list[Any], Any]:
+    """A short and a long example of the task, and options that exercise its scores."""
+    if task == "fill-mask":
+        short = f"Paris is the {mask_token} of France."
+        return [short, f"{LONG_TEXT} It is a {mask_token} city."], FillMaskOptions(top_k=5)
+    if task == "text-classification":
+        return [(SENTENCE, None), (LONG_TEXT, None)], ClassificationOptions(top_k=2)
+    if task == "next-sentence-prediction":
+        return [(SENTENCE, "It is big."), (LONG_TEXT, SENTENCE)], NextSentenceOptions()
+    if task == "token-classification":
+        return [Words.from_text(SENTENCE), Words.from_text(LONG_TEXT)], TokenClassificationOptions()
+    return [("What is Paris?", SENTENCE), ("What is Paris?", LONG_TEXT)], QuestionAnsweringOptions(top_k=2)
+
+
+async def warm_up(engine: InferenceEngine, model: ServedModel) -> None:
     """Run the batch shapes traffic will bring, so the first requests pay no one-time costs."""
-    mask = engine.mask_token
-    short = f"Paris is the {mask} of France."
-    long = " ".join(["The city of Paris is the capital of France."] * 8) + f" It is a {mask} city."
-    await engine.predict([short], top_k=1)
-    limits = engine.limits
-    await engine.predict([short] * min(limits.max_batch_size, limits.max_queued_inputs, 8), top_k=5)
-    await engine.predict([long], top_k=1)
+    batch = min(engine.limits.max_batch_size, engine.limits.max_queued_inputs, 8)
+    for name, task in model.tasks.items():
+        examples, options = warm_up_examples(name, getattr(task, "mask_token", "[MASK]"))
+        await predict(engine, task, examples[:1], options)
+        await predict(engine, task, examples[:1] * batch, options)
+        await predict(engine, task, examples[1:], options)
 
 
 async def load_and_warm_up(state: ServingState, load_model: ModelLoader, make_engine: EngineFactory) -> float:
@@ -71,7 +96,7 @@ async def load_and_warm_up(state: ServingState, load_model: ModelLoader, make_en
         model = await asyncio.to_thread(load_model, state.source)
         engine = make_engine(model)
         engine.start()
-        await warm_up(engine)
+        await warm_up(engine, model)
     except ModelLoadError as exc:
         state.load_error = exc.message
     except Exception as exc:  # any failure must surface, never a silent hang
@@ -81,6 +106,7 @@ async def load_and_warm_up(state: ServingState, load_model: ModelLoader, make_en
         if engine is not None:
             await engine.close()
         return time.perf_counter() - started
+    state.model = model
     state.engine = engine
     seconds = time.perf_counter() - started
     logger.info("Model %s ready in %.1f s", state.source, seconds)

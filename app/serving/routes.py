@@ -10,13 +10,16 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from app.config import Settings
 from app.engine.engine import InferenceEngine
+from app.engine.predict import predict
 from app.errors import ClientClosedRequestError, DeadlineExceededError, ModelNotReadyError
-from app.serving.contract import ScoreJob, parse_score_request, shape_response
+from app.serving.answers import shape_answers
+from app.serving.contract import parse_request_table
 from app.serving.guards import AdmissionControl, check_api_key, read_json_body
 from app.serving.lifespan import ServingState
 from app.serving.metrics import ServiceMetrics
 from app.serving.schemas import SAMPLE_REQUEST, ErrorResponse, ScoreResponse
-from app.tasks.fill_mask import Predictions
+from app.serving.task_requests import TaskRequest, choose_task, options_for, parse_task_request
+from app.tasks.checkpoint import ServedModel
 
 router = APIRouter()
 
@@ -50,17 +53,25 @@ def get_engine(serving: Annotated[ServingState, Depends(get_serving_state)]) -> 
     return serving.engine
 
 
+def get_model(serving: Annotated[ServingState, Depends(get_serving_state)]) -> ServedModel:
+    if serving.model is None or not serving.ready:
+        raise ModelNotReadyError(serving.not_ready_reason())
+    return serving.model
+
+
 def get_admission(request: Request) -> AdmissionControl:
     admission: AdmissionControl = request.app.state.admission
     return admission
 
 
 async def predict_for_client(
-    request: Request, engine: InferenceEngine, job: ScoreJob, timeout_ms: int
-) -> Predictions:
+    request: Request, engine: InferenceEngine, model: ServedModel, job: TaskRequest, timeout_ms: int
+) -> list[Any]:
     """Run the job, but give up on it at its deadline or when its client goes away."""
     deadline = time.monotonic() + timeout_ms / 1000
-    task = asyncio.ensure_future(engine.predict(job.inputs, job.top_k or 1, deadline=deadline))
+    task = asyncio.ensure_future(
+        predict(engine, model.task(job.task), job.examples, options_for(job), deadline=deadline)
+    )
     while not task.done():
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -87,9 +98,9 @@ async def liveness() -> dict[str, str]:
 @router.get("/health/ready", tags=["health"], responses={503: {"model": ErrorResponse}})
 async def readiness(serving: Annotated[ServingState, Depends(get_serving_state)]) -> JSONResponse:
     """200 once the model is loaded and a warm-up prediction has run; 503 before, or if it died."""
-    if serving.engine is None or not serving.ready:
+    if serving.model is None or not serving.ready:
         return AzureJSONResponse({"message": serving.not_ready_reason()}, status_code=503)
-    return AzureJSONResponse({"status": "ready", "model": serving.engine.model.source})
+    return AzureJSONResponse({"status": "ready", **serving.model.describe()})
 
 
 @router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
@@ -120,15 +131,18 @@ async def metrics(request: Request) -> Response:
 async def score(
     request: Request,
     engine: Annotated[InferenceEngine, Depends(get_engine)],
+    model: Annotated[ServedModel, Depends(get_model)],
     settings: Annotated[Settings, Depends(get_settings)],
     admission: Annotated[AdmissionControl, Depends(get_admission)],
 ) -> AzureJSONResponse:
-    """Fill the masks of each input, answering as Azure ML's bert-base-cased endpoint does."""
+    """Answer each input with the served task, as Azure ML's endpoints for that task do."""
     with admission.admit():
         body = await read_json_body(request, settings.max_payload_bytes)
-        job = parse_score_request(body, settings.max_top_k, settings.max_inputs_per_request)
-        request.state.log_fields = {"inputs": len(job.inputs)} | (
-            {"texts": job.inputs} if settings.log_inputs else {}
+        table = parse_request_table(body, settings.max_inputs_per_request)
+        task = choose_task(table, list(model.tasks), list(model.unavailable))
+        job = parse_task_request(table, task, settings.max_top_k)
+        request.state.log_fields = {"task": task, "inputs": len(job.examples)} | (
+            {"texts": table.columns} if settings.log_inputs else {}
         )
-        predictions = await predict_for_client(request, engine, job, settings.request_timeout_ms)
-    return AzureJSONResponse(shape_response(job, predictions))
+        answers = await predict_for_client(request, engine, model, job, settings.request_timeout_ms)
+    return AzureJSONResponse(shape_answers(job, answers))

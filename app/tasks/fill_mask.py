@@ -1,21 +1,20 @@
-"""Load a masked-LM checkpoint and predict the candidates at each mask. Nothing about HTTP.
+"""Fill-mask: the top candidates at each mask. The prediction head runs only at mask positions.
 
-The prediction head runs only on the hidden states at mask positions: BertForMaskedLM would
-compute 28,996 logits for every token, about a fifth of all the model's FLOPs, only to drop them.
+BertForMaskedLM would compute 28,996 logits for every token, about a fifth of all the model's
+FLOPs, only to drop them.
 """
 
 import logging
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from app.config import Settings
+from app.config import TaskName
 from app.errors import InvalidInputError, ModelLoadError
-from app.model_source import ModelSource, resolve_model_source
-from app.runtime import DeviceChoice, Precision, apply_precision, configure_threads, select_device
+from app.tasks.base import Encoded, Feature, pad_features
+from app.tasks.mask_spelling import normalize_masks
 from app.tasks.windowing import window_around_masks
 
 logger = logging.getLogger(__name__)
@@ -23,6 +22,7 @@ logger = logging.getLogger(__name__)
 # Attribute names of the masked-LM head in transformers' *ForMaskedLM classes.
 HEAD_ATTRIBUTES = ("cls", "lm_head", "predictions")
 DEFAULT_BATCH_SIZE = 16
+NO_MASK = "has no mask: write [MASK] (any case) or <mask> where the word goes."
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,21 @@ MaskCandidates = list[list[Candidate]]
 Predictions = list[MaskCandidates]
 
 
+@dataclass(frozen=True)
+class FillMaskOptions:
+    top_k: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class MaskedFeature(Feature):
+    top_k: int = 1
+
+
 class FillMaskModel:
+    """The fill-mask task on a loaded masked LM (encode, forward, decode), plus offline helpers."""
+
+    name: TaskName = "fill-mask"
+
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, source: str) -> None:
         if tokenizer.mask_token is None or tokenizer.mask_token_id is None:
             raise ModelLoadError(f"The tokenizer of '{source}' defines no mask token; it cannot fill masks.")
@@ -59,21 +73,21 @@ class FillMaskModel:
         device: torch.device = self.model.device
         return device
 
-    def encode(self, texts: list[str]) -> list[list[int]]:
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
         """Token ids of each text, which must already spell its masks as `mask_token`.
 
         A text longer than the model reads becomes a window around its masks (app.tasks.windowing).
         The first text that cannot be scored raises InvalidInputError naming its index.
         """
         encodings = []
-        for encoding in self.encode_each(texts):
+        for encoding in self.token_ids_each(texts):
             if isinstance(encoding, InvalidInputError):
                 raise encoding
             encodings.append(encoding)
         return encodings
 
-    def encode_each(self, texts: list[str]) -> list[list[int] | InvalidInputError]:
-        """Like `encode`, but each text that cannot be scored gets its error in its place."""
+    def token_ids_each(self, texts: list[str]) -> list[list[int] | InvalidInputError]:
+        """Like `token_ids`, but each text that cannot be scored gets its error in its place."""
         encodings: list[list[int] | InvalidInputError] = []
         if not texts:  # the tokenizer fails on an empty batch
             return encodings
@@ -95,9 +109,34 @@ class FillMaskModel:
             )
         return window_around_masks(input_ids, self.mask_token_id, self.max_tokens, index)
 
+    def encode(
+        self, texts: Sequence[str], options: FillMaskOptions
+    ) -> list[Encoded[MaskedFeature] | InvalidInputError]:
+        """Masks in any spelling; each text becomes one feature (a window around its masks if long)."""
+        normalized = [normalize_masks(text, self.mask_token) for text in texts]
+        encoded: list[Encoded[MaskedFeature] | InvalidInputError] = []
+        for index, (text, ids) in enumerate(zip(normalized, self.token_ids_each(normalized), strict=True)):
+            if self.mask_token not in text:
+                encoded.append(InvalidInputError(f"Input {index} {NO_MASK}"))
+            elif isinstance(ids, InvalidInputError):
+                encoded.append(ids)
+            else:
+                encoded.append(Encoded([MaskedFeature(ids, top_k=options.top_k)]))
+        return encoded
+
+    def forward(self, features: Sequence[MaskedFeature]) -> list[list[list[Candidate]]]:
+        top_k = max(feature.top_k for feature in features)
+        return self.predict_encoded([feature.input_ids for feature in features], top_k)
+
+    def decode(
+        self, encoded: Encoded[MaskedFeature], outputs: list[MaskCandidates], options: FillMaskOptions
+    ) -> MaskCandidates:
+        (masks,) = outputs
+        return [candidates[: options.top_k] for candidates in masks]
+
     def predict(self, texts: list[str], top_k: int = 1, batch_size: int = DEFAULT_BATCH_SIZE) -> Predictions:
         """Offline use: encode, batch by similar length, predict; answers in input order."""
-        encodings = self.encode(texts)
+        encodings = self.token_ids(texts)
         predictions: Predictions = [[] for _ in texts]
         order = sorted(range(len(texts)), key=lambda index: len(encodings[index]))
         for start in range(0, len(order), batch_size):
@@ -158,13 +197,8 @@ class FillMaskModel:
         return log_probs
 
     def _pad(self, encodings: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        longest = max(len(input_ids) for input_ids in encodings)
-        input_ids = torch.full((len(encodings), longest), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(encodings), longest), dtype=torch.long)
-        for row, ids in enumerate(encodings):
-            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, : len(ids)] = 1
-        return input_ids.to(self.device), attention_mask.to(self.device)
+        batch = pad_features([Feature(ids) for ids in encodings], self.pad_token_id, self.device)
+        return batch.input_ids, batch.attention_mask
 
     def _mask_logits(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, is_mask: torch.Tensor
@@ -191,52 +225,9 @@ def _split_encoder_and_head(
     encoder = getattr(model, model.base_model_prefix, None)
     for name in HEAD_ATTRIBUTES:
         head = getattr(model, name, None)
+        # *ForPreTraining keeps the masked-LM head beside the next-sentence head.
+        head = getattr(head, "predictions", head) if hasattr(head, "seq_relationship") else head
         if isinstance(head, torch.nn.Module) and isinstance(encoder, torch.nn.Module):
             return encoder, head
     logger.info("No separable masked-LM head on %s; computing logits at every position", type(model).__name__)
     return None, None
-
-
-def _looks_like_path(source: str) -> bool:
-    return source.startswith(("/", ".", "~")) or Path(source).exists()
-
-
-def load_fill_mask_model(
-    source: ModelSource | str, device: DeviceChoice = "auto", precision: Precision = "fp32"
-) -> FillMaskModel:
-    """Load once; raise ModelLoadError with a message that says what to do."""
-    if isinstance(source, str):
-        source = ModelSource.single(source)
-    if _looks_like_path(source.model) and not (Path(source.model).expanduser() / "config.json").is_file():
-        raise ModelLoadError(
-            f"Model folder '{source}' has no config.json. Point --model (or MODEL_ID) at a folder "
-            "holding config.json, the weights and the tokenizer files."
-        )
-    started = time.perf_counter()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source.tokenizer)
-        model = AutoModelForMaskedLM.from_pretrained(source.model, dtype=torch.float32)
-    except (OSError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(
-            f"Could not load model '{source}': {reason} "
-            "To fix: pass --model (or set MODEL_ID) to a local folder with config.json, weights and "
-            "tokenizer, or give the machine access to huggingface.co (the first start downloads "
-            "bert-base-cased, about 430 MB)."
-        ) from exc
-    runnable = apply_precision(model.eval(), precision, select_device(device))
-    fill_mask_model = FillMaskModel(runnable, tokenizer, str(source))  # type: ignore[arg-type]
-    logger.info(
-        "Loaded %s (%s on %s) in %.1f s",
-        source,
-        precision,
-        fill_mask_model.device,
-        time.perf_counter() - started,
-    )
-    return fill_mask_model
-
-
-def load_configured_model(settings: Settings, source: ModelSource | None = None) -> FillMaskModel:
-    """The model as the settings describe it: source, device, precision and torch's threads."""
-    configure_threads(settings.torch_threads)
-    return load_fill_mask_model(source or resolve_model_source(settings), settings.device, settings.precision)

@@ -15,7 +15,8 @@ from typing import Any
 from app.batch.inputs import read_rows
 from app.batch.job import BatchOptions, chunks, score_rows, top1
 from app.config import Settings
-from app.tasks.fill_mask import FillMaskModel, load_configured_model
+from app.tasks.checkpoint import load_configured_model
+from app.tasks.fill_mask import FillMaskModel
 
 logger = logging.getLogger("batch_score")
 COLUMNS = ["row_number_per_file", "prediction", "batch_input_file_name"]
@@ -27,7 +28,7 @@ def init() -> None:
     """Load the model from AZUREML_MODEL_DIR (or MODEL_ID), once per worker."""
     global model, settings
     settings = Settings()
-    model = load_configured_model(settings)
+    model = load_configured_model(settings).tasks["fill-mask"]  # type: ignore[assignment]
 
 
 def run(mini_batch: list[str]) -> Any:

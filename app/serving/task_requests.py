@@ -1,0 +1,222 @@
+"""What each task reads from a /score request: its columns, its cells and its parameters.
+
+Parameters and rows are validated by pydantic models per task (`app.serving.schemas`), whose
+errors become one message naming the field and the input. A body shaped for another task gets a
+400 that says what this model expects.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from app.config import TaskName
+from app.errors import InvalidRequestError
+from app.serving.contract import RequestTable, json_type, reject_unknown
+from app.serving.schemas import (
+    ClassificationParameters,
+    FillMaskParameters,
+    NerParameters,
+    QuestionAnsweringParameters,
+)
+from app.tasks.fill_mask import FillMaskOptions
+from app.tasks.next_sentence import NextSentenceOptions
+from app.tasks.question_answering import QuestionAnsweringOptions
+from app.tasks.text_classification import ClassificationOptions
+from app.tasks.token_classification import TokenClassificationOptions, Words
+
+# Column names a task reads, first is the default. Classification and NSP read any names.
+TEXT_COLUMNS = ("input_string", "text")
+NER_COLUMNS = ("input_string", "text", "tokens")
+QA_COLUMNS = ("question", "context")
+EXPECTS: dict[TaskName, str] = {
+    "fill-mask": "This model fills masks: send one column 'input_string' of texts with [MASK], "
+    'e.g. {"input_data": {"input_string": ["Paris is the [MASK] of France."]}}.',
+    "text-classification": "This model classifies texts: send one column of texts (e.g. 'input_string'), "
+    "or two columns for sentence pairs.",
+    "token-classification": "This model tags named entities: send one column 'input_string' of texts "
+    "(tagged word by word), or 'tokens' of lists of words.",
+    "question-answering": "This model answers questions: send 'question' and 'context' columns, e.g. "
+    '{"input_data": {"question": ["Where ...?"], "context": ["..."]}}.',
+    "next-sentence-prediction": "This model predicts whether a sentence follows another: send two "
+    "columns, e.g. 'sentence1' and 'sentence2'.",
+}
+PARAMETER_MODELS: dict[TaskName, type[BaseModel]] = {
+    "fill-mask": FillMaskParameters,
+    "text-classification": ClassificationParameters,
+    "token-classification": NerParameters,
+    "question-answering": QuestionAnsweringParameters,
+    "next-sentence-prediction": ClassificationParameters,
+}
+NSP_COLUMN_NAMES = (("sentence1", "sentence2"), ("text", "text_pair"))
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    task: TaskName
+    examples: list[Any]
+    parameters: BaseModel
+    table: RequestTable
+
+    @property
+    def with_scores(self) -> bool:
+        return getattr(self.parameters, "top_k", None) is not None
+
+
+def choose_task(table: RequestTable, tasks: list[TaskName], unavailable: list[TaskName]) -> TaskName:
+    """A checkpoint that fills masks may also predict next sentences: two columns mean NSP."""
+    if "next-sentence-prediction" in tasks and "fill-mask" in tasks:
+        return "next-sentence-prediction" if len(table.columns) == 2 else "fill-mask"
+    if "next-sentence-prediction" in unavailable and tuple(table.columns) in NSP_COLUMN_NAMES:
+        return "next-sentence-prediction"
+    return tasks[0]
+
+
+def parse_task_request(table: RequestTable, task: TaskName, max_top_k: int) -> TaskRequest:
+    reader = READERS[task]
+    return TaskRequest(task, reader(table), _parameters(table, task, max_top_k), table)
+
+
+def _parameters(table: RequestTable, task: TaskName, max_top_k: int) -> BaseModel:
+    model = PARAMETER_MODELS[task]
+    try:
+        return model.model_validate(table.parameters, context={"max_top_k": max_top_k})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "parameters"
+        where = table.parameters_where.get(name, "parameters")
+        if error["type"] == "extra_forbidden":
+            supported = ", ".join(model.model_fields)
+            raise InvalidRequestError(
+                f"Unknown parameter '{name}' in '{where}'; supported: {supported}."
+            ) from None
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] != "value_error":
+            message = f"'{name}' in '{where}': {message}; got {error['input']!r}."
+        raise InvalidRequestError(message) from None
+
+
+def _column(table: RequestTable, names: tuple[str, ...], task: TaskName) -> tuple[str, list[Any]]:
+    """The task's one text column, checked to be a non-empty list."""
+    if not table.columns:
+        raise InvalidRequestError(
+            f"Missing '{table.payload_key}.{names[0]}': a list of texts. {EXPECTS[task]}"
+        )
+    name = next(iter(table.columns))
+    if name not in names or len(table.columns) > 1:
+        reject_unknown(table.columns, (name,) if name in names else names, f"'{table.payload_key}'")
+    cells = table.columns[name]
+    where = table.where(name)
+    if table.form == "strings" and task == "fill-mask":  # one row of strings is for pair tasks
+        raise InvalidRequestError(f"'{where}' must be a list of strings; got a string.")
+    if not isinstance(cells, list):
+        raise InvalidRequestError(f"'{where}' must be a list of strings; got {json_type(cells)}.")
+    if not cells:
+        hint = " with [MASK]" if task == "fill-mask" else ""
+        raise InvalidRequestError(f"'{where}' is empty: send at least one text{hint}.")
+    return name, cells
+
+
+def _strings(cells: list[Any], column: str | None = None, non_empty: bool = False) -> list[str]:
+    field = f": '{column}'" if column else ""
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, str):
+            what = f"Input {index}{field} must be a string" if field else f"Input {index} must be a string"
+            raise InvalidRequestError(f"{what}; got {json_type(cell)}.")
+        if non_empty and not cell.strip():
+            raise InvalidRequestError(f"Input {index}{field} is empty.")
+    return cells
+
+
+def _columns(table: RequestTable, count: int, task: TaskName) -> list[tuple[str, list[Any]]]:
+    if len(table.columns) != count:
+        raise InvalidRequestError(
+            f"'{table.payload_key}' has {len(table.columns)} columns {list(table.columns)}. {EXPECTS[task]}"
+        )
+    lengths = {name: len(cells) if isinstance(cells, list) else None for name, cells in table.columns.items()}
+    for name, cells in table.columns.items():
+        if not isinstance(cells, list):
+            raise InvalidRequestError(
+                f"'{table.where(name)}' must be a list of strings; got {json_type(cells)}."
+            )
+    if len(set(lengths.values())) > 1:
+        raise InvalidRequestError(f"The columns of '{table.payload_key}' differ in length: {lengths}.")
+    if not next(iter(lengths.values())):
+        raise InvalidRequestError(f"'{table.payload_key}' is empty: send at least one row.")
+    return list(table.columns.items())
+
+
+def read_fill_mask(table: RequestTable) -> list[str]:
+    _, cells = _column(table, TEXT_COLUMNS, "fill-mask")
+    return _strings(cells)
+
+
+def read_classification(table: RequestTable) -> list[tuple[str, str | None]]:
+    if "question" in table.columns or "context" in table.columns:
+        raise InvalidRequestError(EXPECTS["text-classification"] + " 'question'/'context' are for QA models.")
+    if len(table.columns) == 1:
+        _, cells = _column(table, tuple(table.columns), "text-classification")
+        return [(text, None) for text in _strings(cells)]
+    (first, texts), (second, pairs) = _columns(table, 2, "text-classification")
+    return list(zip(_strings(texts, first), _strings(pairs, second), strict=True))
+
+
+def read_next_sentence(table: RequestTable) -> list[tuple[str, str]]:
+    (first, texts), (second, pairs) = _columns(table, 2, "next-sentence-prediction")
+    return list(zip(_strings(texts, first), _strings(pairs, second), strict=True))
+
+
+def read_token_classification(table: RequestTable) -> list[Any]:
+    name, cells = _column(table, NER_COLUMNS, "token-classification")
+    examples = []
+    for index, cell in enumerate(cells):
+        if isinstance(cell, list) and all(isinstance(token, str) and token.strip() for token in cell):
+            examples.append(Words.from_tokens(cell))
+        elif isinstance(cell, str):
+            examples.append(Words.from_text(cell))
+        else:
+            raise InvalidRequestError(
+                f"Input {index} in '{table.where(name)}' must be a string, or a list of non-empty "
+                f"strings (tokens); got {json_type(cell)}."
+            )
+    return examples
+
+
+def read_question_answering(table: RequestTable) -> list[tuple[str, str]]:
+    if set(table.columns) != set(QA_COLUMNS):
+        missing = [name for name in QA_COLUMNS if name not in table.columns]
+        if missing:
+            raise InvalidRequestError(f"Missing column '{missing[0]}'. {EXPECTS['question-answering']}")
+        reject_unknown(table.columns, QA_COLUMNS, f"'{table.payload_key}'")
+    columns = dict(_columns(table, 2, "question-answering"))
+    questions = _strings(columns["question"], "question", non_empty=True)
+    contexts = _strings(columns["context"], "context", non_empty=True)
+    return list(zip(questions, contexts, strict=True))
+
+
+READERS: dict[TaskName, Callable[[RequestTable], list[Any]]] = {
+    "fill-mask": read_fill_mask,
+    "text-classification": read_classification,
+    "token-classification": read_token_classification,
+    "question-answering": read_question_answering,
+    "next-sentence-prediction": read_next_sentence,
+}
+
+
+def options_for(request: TaskRequest) -> Any:
+    """The task's own options from the request's validated parameters."""
+    top_k = getattr(request.parameters, "top_k", None) or 1
+    if request.task == "fill-mask":
+        return FillMaskOptions(top_k)
+    if request.task == "text-classification":
+        return ClassificationOptions(top_k)
+    if request.task == "next-sentence-prediction":
+        return NextSentenceOptions(top_k)
+    if request.task == "token-classification":
+        return TokenClassificationOptions(with_scores=request.with_scores)
+    parameters = request.parameters
+    assert isinstance(parameters, QuestionAnsweringParameters)
+    return QuestionAnsweringOptions(
+        top_k=top_k, max_answer_length=parameters.max_answer_len, doc_stride=parameters.doc_stride
+    )

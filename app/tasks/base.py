@@ -1,0 +1,108 @@
+"""What every task module provides: encode, forward and decode, as transformers' pipelines split them.
+
+- `encode` turns examples into features: rows of token ids for the model (a long input may make
+  several, one per window), each with what decoding needs. It runs on any thread.
+- `forward` runs the model on a padded batch of features of one task and returns, per feature,
+  only the head outputs decoding needs. The engine calls it on its inference thread.
+- `decode` turns one example's feature outputs into its answer.
+
+The engine knows only `Feature.input_ids` (for the token budget) and `forward`.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+import torch
+
+from app.config import TaskName
+from app.errors import InvalidInputError
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One row for the model. `token_type_ids` is None for a single text (all zeros)."""
+
+    input_ids: list[int]
+    token_type_ids: list[int] | None = None
+
+
+FeatureT = TypeVar("FeatureT", bound=Feature)
+
+
+@dataclass(frozen=True)
+class Encoded(Generic[FeatureT]):
+    """One example, encoded: its features (one per window) and what decoding needs."""
+
+    features: list[FeatureT]
+    context: Any = None
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A label (or tag, or span) and its probability."""
+
+    label: str
+    score: float
+
+
+OptionsT = TypeVar("OptionsT", contravariant=True)
+
+
+class Task(Protocol[OptionsT]):
+    name: TaskName
+
+    def encode(self, examples: Sequence[Any], options: OptionsT) -> list[Encoded[Any] | InvalidInputError]:
+        """Each example's features, or the error that keeps it from the model, in order."""
+        ...
+
+    def forward(self, features: Sequence[Any]) -> list[Any]:
+        """Head outputs per feature, for one padded batch."""
+        ...
+
+    def decode(self, encoded: Encoded[Any], outputs: list[Any], options: OptionsT) -> Any:
+        """One example's answer from the outputs of its features."""
+        ...
+
+
+@dataclass
+class PaddedBatch:
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    token_type_ids: torch.Tensor | None = field(default=None)
+
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        inputs = {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
+        if self.token_type_ids is not None:
+            inputs["token_type_ids"] = self.token_type_ids
+        return inputs
+
+
+def pad_features(features: Sequence[Feature], pad_token_id: int, device: torch.device) -> PaddedBatch:
+    """Rows padded on the right to the longest; segment ids only when some feature has them."""
+    longest = max(len(feature.input_ids) for feature in features)
+    input_ids = torch.full((len(features), longest), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(features), longest), dtype=torch.long)
+    with_segments = any(feature.token_type_ids is not None for feature in features)
+    token_type_ids = torch.zeros((len(features), longest), dtype=torch.long) if with_segments else None
+    for row, feature in enumerate(features):
+        length = len(feature.input_ids)
+        input_ids[row, :length] = torch.tensor(feature.input_ids, dtype=torch.long)
+        attention_mask[row, :length] = 1
+        if token_type_ids is not None and feature.token_type_ids is not None:
+            token_type_ids[row, :length] = torch.tensor(feature.token_type_ids, dtype=torch.long)
+    return PaddedBatch(
+        input_ids.to(device),
+        attention_mask.to(device),
+        token_type_ids.to(device) if token_type_ids is not None else None,
+    )
+
+
+def first_error(encoded: list[Encoded[Any] | InvalidInputError]) -> InvalidInputError | None:
+    return next((item for item in encoded if isinstance(item, InvalidInputError)), None)
+
+
+def label_names(config: Any) -> list[str]:
+    """The head's label names in id order, from config.id2label."""
+    id2label: dict[int, str] = config.id2label or {}
+    return [str(id2label[index]) for index in range(int(config.num_labels))]

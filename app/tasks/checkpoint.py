@@ -1,0 +1,231 @@
+"""Load a checkpoint once and bind it to the tasks its trained heads can answer.
+
+`config.architectures[0]` picks the task (or `--task` does); a head whose weights are missing
+from the checkpoint is a load error, never a randomly initialised answer. A masked LM whose
+weights also hold the next-sentence head (the real bert-base-cased does) serves both.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForNextSentencePrediction,
+    AutoModelForPreTraining,
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from app.config import Settings, TaskName
+from app.errors import InvalidRequestError, ModelLoadError
+from app.model_source import ModelSource, resolve_model_source
+from app.runtime import DeviceChoice, Precision, apply_precision, configure_threads, select_device
+from app.tasks.base import Task, label_names
+from app.tasks.fill_mask import FillMaskModel
+from app.tasks.next_sentence import NSP_KEY_PARTS, NextSentenceTask
+from app.tasks.question_answering import QuestionAnsweringTask
+from app.tasks.text_classification import TextClassificationTask
+from app.tasks.token_classification import TokenClassificationTask
+
+logger = logging.getLogger(__name__)
+
+# Architecture name suffix -> the tasks its head answers.
+TASKS_BY_ARCHITECTURE: dict[str, tuple[TaskName, ...]] = {
+    "ForMaskedLM": ("fill-mask",),
+    "ForSequenceClassification": ("text-classification",),
+    "ForTokenClassification": ("token-classification",),
+    "ForQuestionAnswering": ("question-answering",),
+    "ForNextSentencePrediction": ("next-sentence-prediction",),
+    "ForPreTraining": ("fill-mask", "next-sentence-prediction"),
+}
+AUTO_CLASS_BY_TASK: dict[TaskName, Any] = {
+    "fill-mask": AutoModelForPreTraining,  # the NSP head comes along when the weights hold it
+    "text-classification": AutoModelForSequenceClassification,
+    "token-classification": AutoModelForTokenClassification,
+    "question-answering": AutoModelForQuestionAnswering,
+    "next-sentence-prediction": AutoModelForNextSentencePrediction,
+}
+TASK_DESCRIPTIONS: dict[TaskName, str] = {
+    "fill-mask": "fills masks",
+    "text-classification": "classifies texts",
+    "token-classification": "tags named entities",
+    "question-answering": "answers questions",
+    "next-sentence-prediction": "predicts whether a sentence follows another",
+}
+
+
+@dataclass
+class ServedModel:
+    """One loaded checkpoint and the tasks it answers, sharing its weights."""
+
+    source: str
+    tasks: dict[TaskName, Task[Any]]
+    precision: Precision = "fp32"
+    device: str = "cpu"
+    labels: list[str] | None = None
+    # Tasks a request might expect but this checkpoint cannot answer, and why.
+    unavailable: dict[TaskName, str] = field(default_factory=dict)
+
+    @property
+    def primary_task(self) -> TaskName:
+        return next(iter(self.tasks))
+
+    def task(self, name: TaskName) -> Task[Any]:
+        if name in self.tasks:
+            return self.tasks[name]
+        reason = self.unavailable.get(name)
+        if reason is not None:
+            raise InvalidRequestError(reason)
+        raise InvalidRequestError(
+            f"This model {TASK_DESCRIPTIONS[self.primary_task]}; it does not do {name}."
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """For /health/ready."""
+        described: dict[str, Any] = {
+            "model": self.source,
+            "tasks": list(self.tasks),
+            "precision": self.precision,
+            "device": self.device,
+        }
+        if self.labels is not None:
+            described["labels"] = self.labels
+        return described
+
+
+def tasks_for(config: PretrainedConfig, task_override: TaskName | None) -> tuple[TaskName, ...]:
+    if task_override is not None:
+        return (task_override,)
+    architecture: str | None = (config.architectures or [None])[0]  # type: ignore[list-item]
+    for suffix, tasks in TASKS_BY_ARCHITECTURE.items():
+        if architecture is not None and architecture.endswith(suffix):
+            return tasks
+    raise ModelLoadError(
+        f"The checkpoint's architecture {architecture!r} has no task head this server can answer "
+        f"({', '.join('*' + suffix for suffix in TASKS_BY_ARCHITECTURE)}). A bare encoder must be "
+        "fine-tuned first (python -m app finetune); or name the task with --task (env TASK)."
+    )
+
+
+def _looks_like_path(source: str) -> bool:
+    return source.startswith(("/", ".", "~")) or Path(source).exists()
+
+
+def _load_failure(source: ModelSource, exc: Exception) -> ModelLoadError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ModelLoadError(
+        f"Could not load model '{source}': {reason} "
+        "To fix: pass --model (or set MODEL_ID) to a local folder with config.json, weights and "
+        "tokenizer, or give the machine access to huggingface.co (the first start downloads "
+        "bert-base-cased, about 430 MB)."
+    )
+
+
+def _missing_head_error(source: ModelSource, task: TaskName, missing: list[str]) -> ModelLoadError:
+    shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
+    return ModelLoadError(
+        f"The checkpoint '{source}' has no trained weights for the {task} head ({shown} missing); "
+        "serving it would answer from random weights. Fine-tune it first, or pick the task its "
+        "head was trained for with --task (env TASK)."
+    )
+
+
+def load_served_model(
+    source: ModelSource | str,
+    device: DeviceChoice = "auto",
+    precision: Precision = "fp32",
+    task: TaskName | None = None,
+) -> ServedModel:
+    """Load once; raise ModelLoadError with a message that says what to do."""
+    if isinstance(source, str):
+        source = ModelSource.single(source)
+    if _looks_like_path(source.model) and not (Path(source.model).expanduser() / "config.json").is_file():
+        raise ModelLoadError(
+            f"Model folder '{source}' has no config.json. Point --model (or MODEL_ID) at a folder "
+            "holding config.json, the weights and the tokenizer files."
+        )
+    started = time.perf_counter()
+    try:
+        config = AutoConfig.from_pretrained(source.model)
+        tasks = tasks_for(config, task)
+        tokenizer = AutoTokenizer.from_pretrained(source.tokenizer)
+        model, info = AUTO_CLASS_BY_TASK[tasks[0]].from_pretrained(
+            source.model, dtype=torch.float32, output_loading_info=True
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise _load_failure(source, exc) from exc
+    missing = sorted(info.get("missing_keys", []))
+    nsp_missing = [key for key in missing if any(part in key for part in NSP_KEY_PARTS)]
+    unavailable: dict[TaskName, str] = {}
+    if tasks[0] == "fill-mask":
+        if [key for key in missing if key not in nsp_missing]:
+            raise _missing_head_error(source, "fill-mask", [k for k in missing if k not in nsp_missing])
+        has_nsp = hasattr(model, "cls") and hasattr(model.cls, "seq_relationship") and not nsp_missing
+        tasks = ("fill-mask", "next-sentence-prediction") if has_nsp else ("fill-mask",)
+        if not has_nsp:
+            unavailable["next-sentence-prediction"] = (
+                "This checkpoint's weights hold no next-sentence-prediction head "
+                "(cls.seq_relationship and the pooler); it only fills masks."
+            )
+    elif missing:
+        raise _missing_head_error(source, tasks[0], missing)
+    torch_device = select_device(device)
+    runnable: PreTrainedModel = apply_precision(model.eval(), precision, torch_device)  # type: ignore[assignment]
+    served = ServedModel(
+        source=str(source),
+        tasks={name: _bind(name, runnable, tokenizer, str(source)) for name in tasks},
+        precision=precision,
+        device=str(torch_device),
+        labels=label_names(config) if tasks[0] in ("text-classification", "token-classification") else None,
+        unavailable=unavailable,
+    )
+    logger.info(
+        "Loaded %s for %s (%s on %s) in %.1f s",
+        source,
+        ", ".join(served.tasks),
+        precision,
+        torch_device,
+        time.perf_counter() - started,
+    )
+    return served
+
+
+def _bind(
+    name: TaskName, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, source: str
+) -> Task[Any]:
+    if name == "fill-mask":
+        return FillMaskModel(model, tokenizer, source)
+    if name == "next-sentence-prediction":
+        return NextSentenceTask(model, tokenizer)
+    if name == "text-classification":
+        return TextClassificationTask(model, tokenizer)
+    if name == "token-classification":
+        return TokenClassificationTask(model, tokenizer)
+    return QuestionAnsweringTask(model, tokenizer)
+
+
+def load_configured_model(settings: Settings, source: ModelSource | None = None) -> ServedModel:
+    """The model as the settings describe it: source, task, device, precision and torch's threads."""
+    configure_threads(settings.torch_threads)
+    return load_served_model(
+        source or resolve_model_source(settings), settings.device, settings.precision, settings.task
+    )
+
+
+def load_fill_mask_model(
+    source: ModelSource | str, device: DeviceChoice = "auto", precision: Precision = "fp32"
+) -> FillMaskModel:
+    """A checkpoint's fill-mask task alone (tests, benchmarks, offline jobs)."""
+    served = load_served_model(source, device, precision, "fill-mask")
+    task = served.tasks["fill-mask"]
+    assert isinstance(task, FillMaskModel)
+    return task

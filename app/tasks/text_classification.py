@@ -1,0 +1,82 @@
+"""Text classification, of one text or a pair (text, text_pair): the label and its score.
+
+Scores are what transformers' text-classification pipeline computes: softmax over the labels,
+or a sigmoid per label for multi-label and single-output heads. A long input is truncated to
+what the model reads (the longest field first), as the pipeline does with `truncation=True`.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from app.config import TaskName
+from app.errors import InvalidInputError
+from app.tasks.base import Encoded, Feature, Scored, label_names, pad_features
+
+# (text, text_pair or None)
+TextPair = tuple[str, str | None]
+
+
+@dataclass(frozen=True)
+class ClassificationOptions:
+    top_k: int = 1
+
+
+class TextClassificationTask:
+    name: TaskName = "text-classification"
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.labels = label_names(model.config)
+        self.pad_token_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.max_tokens: int = model.config.max_position_embeddings
+        problem = model.config.problem_type
+        self.use_sigmoid = problem == "multi_label_classification" or (
+            problem != "regression" and model.config.num_labels == 1
+        )
+        self.raw_scores = problem == "regression"
+
+    def encode(
+        self, examples: Sequence[TextPair], options: ClassificationOptions
+    ) -> list[Encoded[Feature] | InvalidInputError]:
+        return [Encoded([feature]) for feature in encode_pairs(self.tokenizer, examples, self.max_tokens)]
+
+    @torch.inference_mode()
+    def forward(self, features: Sequence[Feature]) -> list[list[float]]:
+        batch = pad_features(features, self.pad_token_id, self.model.device)
+        logits = self.model(**batch.model_inputs()).logits.float()
+        if self.raw_scores:
+            scores = logits
+        elif self.use_sigmoid:
+            scores = logits.sigmoid()
+        else:
+            scores = logits.softmax(dim=-1)
+        rows: list[list[float]] = scores.tolist()
+        return rows
+
+    def decode(
+        self, encoded: Encoded[Feature], outputs: list[list[float]], options: ClassificationOptions
+    ) -> list[Scored]:
+        """The `top_k` best labels, best first."""
+        (scores,) = outputs
+        return rank_labels(self.labels, scores, options.top_k)
+
+
+def rank_labels(labels: list[str], scores: list[float], top_k: int) -> list[Scored]:
+    order = sorted(range(len(scores)), key=lambda index: -scores[index])
+    return [Scored(labels[index], scores[index]) for index in order[:top_k]]
+
+
+def encode_pairs(
+    tokenizer: PreTrainedTokenizerBase, examples: Sequence[TextPair], max_tokens: int
+) -> list[Feature]:
+    """One feature per (text, pair), truncated longest-first to `max_tokens`."""
+    features = []
+    for text, pair in examples:
+        encoding = tokenizer(text, pair, truncation=True, max_length=max_tokens)
+        segments = encoding.get("token_type_ids") if pair is not None else None
+        features.append(Feature(list(encoding["input_ids"]), list(segments) if segments else None))
+    return features
