@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.serving.app import create_app
 from tests.fakes import FakeFillMaskModel, served
-from tests.tiny_bert import build_tiny_bert
+from tests.tiny_bert import build_tiny_bert, build_tiny_task_model
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -37,6 +37,19 @@ async def until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_task_dir(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """`tiny_task_dir("question-answering")`: a tiny checkpoint with that head, built once per session."""
+    built: dict[str, Path] = {}
+
+    def build(task: str) -> Path:
+        if task not in built:
+            built[task] = build_tiny_task_model(tmp_path_factory.mktemp(f"tiny-{task}"), task)
+        return built[task]
+
+    return build
 
 
 @pytest.fixture(scope="session")

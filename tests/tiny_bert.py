@@ -17,33 +17,71 @@ SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 MAX_POSITIONS = 128
 
 
+EMOTION_LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
+CONLL_TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+# Task -> the transformers class whose head it trains.
+TASK_CLASSES = {
+    "fill-mask": "BertForMaskedLM",
+    "pretraining": "BertForPreTraining",
+    "text-classification": "BertForSequenceClassification",
+    "token-classification": "BertForTokenClassification",
+    "question-answering": "BertForQuestionAnswering",
+    "next-sentence-prediction": "BertForNextSentencePrediction",
+}
+
+
 def build_tiny_bert(directory: Path, seed: int = 0) -> Path:
+    return build_tiny_task_model(directory, "fill-mask", seed, max_positions=MAX_POSITIONS)
+
+
+def build_tiny_task_model(
+    directory: Path,
+    task: str,
+    seed: int = 0,
+    labels: list[str] | None = None,
+    max_positions: int = 512,
+) -> Path:
+    """A tiny BERT with the head of `task` (a key of TASK_CLASSES), random weights, saved whole.
+
+    Classifiers get emotion's six labels and NER CoNLL-2003's nine tags unless `labels` says.
+    512 positions by default, so QA windows of 384 tokens fit as on the real model.
+    """
     import torch
-    from transformers import BertConfig, BertForMaskedLM, BertTokenizer
+    import transformers
+    from transformers import BertConfig, BertTokenizer
 
     directory.mkdir(parents=True, exist_ok=True)
     tokens = SPECIAL + WORDS + SUBWORDS + PUNCTUATION
     vocab = {token: index for index, token in enumerate(tokens)}
     try:  # transformers 5 takes the vocabulary itself; 4.x takes a file
-        tokenizer = BertTokenizer(vocab=vocab, do_lower_case=False, model_max_length=MAX_POSITIONS)
+        tokenizer = BertTokenizer(vocab=vocab, do_lower_case=False, model_max_length=max_positions)
     except TypeError:
         vocab_file = directory / "vocab.txt"
         vocab_file.write_text("\n".join(tokens) + "\n")
         tokenizer = BertTokenizer(
-            vocab_file=str(vocab_file), do_lower_case=False, model_max_length=MAX_POSITIONS
+            vocab_file=str(vocab_file), do_lower_case=False, model_max_length=max_positions
         )
     assert len(tokenizer) == len(tokens), "the tokenizer did not take our vocabulary"
+    if labels is None:
+        labels = {"text-classification": EMOTION_LABELS, "token-classification": CONLL_TAGS}.get(task, [])
+    label_fields = (
+        {"id2label": dict(enumerate(labels)), "label2id": {name: i for i, name in enumerate(labels)}}
+        if labels
+        else {}
+    )
     config = BertConfig(
         vocab_size=len(tokens),
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=MAX_POSITIONS,
+        max_position_embeddings=max_positions,
         # The real 0.02 makes a tiny random model predict the same token for every input.
         initializer_range=1.0,
+        architectures=[TASK_CLASSES[task]],
+        **label_fields,
     )
     torch.manual_seed(seed)
-    BertForMaskedLM(config).eval().save_pretrained(directory)
+    getattr(transformers, TASK_CLASSES[task])(config).eval().save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

@@ -23,6 +23,7 @@ from app.batch.inputs import DEFAULT_COLUMN, InputRow, count_rows, read_rows
 from app.batch.ledger import Ledger
 from app.engine.offline import predict_all
 from app.errors import InvalidInputError
+from app.tasks.azure_answers import top1
 from app.tasks.fill_mask import FillMaskModel, FillMaskOptions, MaskCandidates
 
 logger = logging.getLogger(__name__)
@@ -166,8 +167,3 @@ def _write_predictions(stream: IO[str], results: list[ScoredRow], options: Batch
             ],
         }
         stream.write(json.dumps(record) + "\n")
-
-
-def top1(masks: MaskCandidates) -> str:
-    """Azure's answer: the top-1 token of each mask, joined by ","."""
-    return ",".join(candidates[0].token_str for candidates in masks)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.serving.task_requests import TaskRequest
+from app.tasks.azure_answers import best_answer, best_label, tag_string, top1
 from app.tasks.base import Scored
 from app.tasks.fill_mask import MaskCandidates
 from app.tasks.question_answering import Span
@@ -35,17 +36,12 @@ def _fill_mask(request: TaskRequest, answers: list[MaskCandidates]) -> list[Any]
     return [top1(masks) for masks in answers]
 
 
-def top1(masks: MaskCandidates) -> str:
-    """Azure's fill-mask answer: the top-1 token of each mask, joined by ","."""
-    return ",".join(candidates[0].token_str for candidates in masks)
-
-
 def _labels(request: TaskRequest, answers: list[list[Scored]]) -> list[Any]:
     if request.with_scores:
         return [[{"label": s.label, "score": s.score} for s in ranked] for ranked in answers]
     if request.table.plain:
         return [{"label": ranked[0].label, "score": ranked[0].score} for ranked in answers]
-    return [ranked[0].label for ranked in answers]
+    return [best_label(ranked) for ranked in answers]
 
 
 def _tags(request: TaskRequest, answers: list[list[WordTag]]) -> list[Any]:
@@ -60,18 +56,13 @@ def _tags(request: TaskRequest, answers: list[list[WordTag]]) -> list[Any]:
     return [tag_string(tags) for tags in answers]
 
 
-def tag_string(tags: list[WordTag]) -> str:
-    """Azure's NER answer: Python's str() of the list of tags, one per word."""
-    return str([tag.entity for tag in tags])
-
-
 def _spans(request: TaskRequest, answers: list[list[Span]]) -> list[Any]:
     if request.with_scores:
         return [
             [{"answer": s.answer, "score": s.score, "start": s.start, "end": s.end} for s in spans]
             for spans in answers
         ]
-    return [spans[0].answer for spans in answers]
+    return [best_answer(spans) for spans in answers]
 
 
 SHAPERS: dict[str, Callable[[TaskRequest, Any], list[Any]]] = {

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from app.batch.inputs import read_rows
-from app.batch.job import BatchOptions, chunks, score_rows, top1
+from app.batch.job import BatchOptions, chunks, score_rows
 from app.config import Settings
+from app.tasks.azure_answers import top1
 from app.tasks.checkpoint import load_configured_model
 from app.tasks.fill_mask import FillMaskModel
 
