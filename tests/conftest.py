@@ -35,6 +35,14 @@ async def until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
 
 
 @pytest.fixture(scope="session")
+def shared() -> Path:
+    """../shared beside the checkout, with Azure's sample requests and real datasets."""
+    if not (SHARED / "data").is_dir():
+        pytest.skip("../shared is not beside this checkout")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 

@@ -105,7 +105,12 @@ def _column(table: RequestTable, names: tuple[str, ...], task: TaskName) -> tupl
         )
     name = next(iter(table.columns))
     if name not in names or len(table.columns) > 1:
-        reject_unknown(table.columns, (name,) if name in names else names, f"'{table.payload_key}'")
+        known = (name,) if name in names else names
+        unknown = next(column for column in table.columns if column not in known)
+        expected = ", ".join(f"'{column}'" for column in known)
+        raise InvalidRequestError(
+            f"Unknown field '{unknown}' in '{table.payload_key}'; expected {expected}. {EXPECTS[task]}"
+        )
     cells = table.columns[name]
     where = table.where(name)
     if table.form == "strings" and task == "fill-mask":  # one row of strings is for pair tasks

@@ -47,6 +47,7 @@ TASKS_BY_ARCHITECTURE: dict[str, tuple[TaskName, ...]] = {
     "ForNextSentencePrediction": ("next-sentence-prediction",),
     "ForPreTraining": ("fill-mask", "next-sentence-prediction"),
 }
+FINE_TUNED_TASKS: tuple[TaskName, ...] = ("text-classification", "token-classification", "question-answering")
 AUTO_CLASS_BY_TASK: dict[TaskName, Any] = {
     "fill-mask": AutoModelForPreTraining,  # the NSP head comes along when the weights hold it
     "text-classification": AutoModelForSequenceClassification,
@@ -103,12 +104,26 @@ class ServedModel:
 
 
 def tasks_for(config: PretrainedConfig, task_override: TaskName | None) -> tuple[TaskName, ...]:
-    if task_override is not None:
-        return (task_override,)
     architecture: str | None = (config.architectures or [None])[0]  # type: ignore[list-item]
-    for suffix, tasks in TASKS_BY_ARCHITECTURE.items():
-        if architecture is not None and architecture.endswith(suffix):
-            return tasks
+    tasks = next(
+        (
+            tasks
+            for suffix, tasks in TASKS_BY_ARCHITECTURE.items()
+            if architecture is not None and architecture.endswith(suffix)
+        ),
+        None,
+    )
+    if task_override is not None:
+        # A fine-tuned head answers its own task only, even where another head's weights share
+        # its names (sequence and token classifiers both call theirs `classifier`).
+        if tasks is not None and task_override not in tasks and set(tasks) <= set(FINE_TUNED_TASKS):
+            raise ModelLoadError(
+                f"The checkpoint's head was trained for {tasks[0]} ({architecture}); it cannot serve "
+                f"{task_override}. Drop --task (env TASK) to serve {tasks[0]}."
+            )
+        return (task_override,)
+    if tasks is not None:
+        return tasks
     raise ModelLoadError(
         f"The checkpoint's architecture {architecture!r} has no task head this server can answer "
         f"({', '.join('*' + suffix for suffix in TASKS_BY_ARCHITECTURE)}). A bare encoder must be "
