@@ -125,8 +125,21 @@ def test_openapi_documents_score_with_the_sample_request(client: TestClient) -> 
     assert body["example"] == SAMPLE_REQUEST
     assert body["schema"] == {"$ref": "#/components/schemas/ScoreRequest"}
     schemas = spec["components"]["schemas"]
-    assert {"ScoreRequest", "InputData", "ScoreParameters", "MaskCandidate"} <= set(schemas)
-    assert "top_k" in schemas["ScoreParameters"]["properties"]
+    per_task = {
+        "InputData",
+        "ClassificationInputData",
+        "TokenClassificationInputData",
+        "QuestionAnsweringInputData",
+        "NextSentenceInputData",
+        "SplitInputData",
+    }
+    assert {"ScoreRequest", "MaskCandidate", "LabelScore", "WordEntity", "AnswerSpan"} | per_task <= set(
+        schemas
+    )
+    assert "top_k" in schemas["FillMaskParameters"]["properties"]
+    assert {"top_k", "max_answer_len", "doc_stride"} <= set(
+        schemas["QuestionAnsweringParameters"]["properties"]
+    )
     assert client.get("/swagger.json").json() == spec
     assert "swagger-ui" in client.get("/docs").text
 

@@ -82,9 +82,10 @@ def create_app(
             await state.engine.close()
 
     app = FastAPI(
-        title="BERT fill-mask server",
+        title="BERT inference server",
         version=__version__,
-        description="Azure ML's bert-base-cased /score contract, served from a model loaded once.",
+        description="Azure ML's /score contract for BERT checkpoints (fill-mask, text classification, NER, "
+        "extractive QA, next-sentence prediction), served from a model loaded once.",
         lifespan=lifespan,
     )
     app.state.settings = settings

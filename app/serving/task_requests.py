@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from app.config import TaskName
 from app.errors import InvalidRequestError
@@ -17,8 +17,11 @@ from app.serving.contract import RequestTable, json_type, reject_unknown
 from app.serving.schemas import (
     ClassificationParameters,
     FillMaskParameters,
+    NerCell,
     NerParameters,
+    NonBlankText,
     QuestionAnsweringParameters,
+    Text,
 )
 from app.tasks.fill_mask import FillMaskOptions
 from app.tasks.next_sentence import NextSentenceOptions
@@ -49,6 +52,9 @@ PARAMETER_MODELS: dict[TaskName, type[BaseModel]] = {
     "question-answering": QuestionAnsweringParameters,
     "next-sentence-prediction": ClassificationParameters,
 }
+TEXTS = TypeAdapter(list[Text])
+NON_BLANK_TEXTS = TypeAdapter(list[NonBlankText])
+NER_CELL: TypeAdapter[str | list[str]] = TypeAdapter(NerCell)
 NSP_COLUMN_NAMES = (("sentence1", "sentence2"), ("text", "text_pair"))
 
 
@@ -124,14 +130,20 @@ def _column(table: RequestTable, names: tuple[str, ...], task: TaskName) -> tupl
 
 
 def _strings(cells: list[Any], column: str | None = None, non_empty: bool = False) -> list[str]:
-    field = f": '{column}'" if column else ""
-    for index, cell in enumerate(cells):
-        if not isinstance(cell, str):
-            what = f"Input {index}{field} must be a string" if field else f"Input {index} must be a string"
-            raise InvalidRequestError(f"{what}; got {json_type(cell)}.")
-        if non_empty and not cell.strip():
-            raise InvalidRequestError(f"Input {index}{field} is empty.")
-    return cells
+    """Every cell a string (and not blank, where asked), validated by the schemas' cell types."""
+    adapter = NON_BLANK_TEXTS if non_empty else TEXTS
+    try:
+        texts: list[str] = adapter.validate_python(cells)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        index = error["loc"][0]
+        field = f": '{column}'" if column else ""
+        if error["type"] == "value_error":
+            raise InvalidRequestError(f"Input {index}{field} is empty.") from None
+        raise InvalidRequestError(
+            f"Input {index}{field} must be a string; got {json_type(error['input'])}."
+        ) from None
+    return texts
 
 
 def _columns(table: RequestTable, count: int, task: TaskName) -> list[tuple[str, list[Any]]]:
@@ -176,15 +188,14 @@ def read_token_classification(table: RequestTable) -> list[Any]:
     name, cells = _column(table, NER_COLUMNS, "token-classification")
     examples = []
     for index, cell in enumerate(cells):
-        if isinstance(cell, list) and all(isinstance(token, str) and token.strip() for token in cell):
-            examples.append(Words.from_tokens(cell))
-        elif isinstance(cell, str):
-            examples.append(Words.from_text(cell))
-        else:
+        try:
+            value = NER_CELL.validate_python(cell)
+        except ValidationError:
             raise InvalidRequestError(
                 f"Input {index} in '{table.where(name)}' must be a string, or a list of non-empty "
                 f"strings (tokens); got {json_type(cell)}."
-            )
+            ) from None
+        examples.append(Words.from_text(value) if isinstance(value, str) else Words.from_tokens(value))
     return examples
 
 
