@@ -1,11 +1,18 @@
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
+from app.engine.offline import predict_all
 from app.errors import ModelLoadError
 from app.runtime import available_cpus, configure_threads, cpu_supports_bf16, select_device
-from app.tasks.checkpoint import load_fill_mask_model
+from app.tasks.checkpoint import load_fill_mask_model, load_served_model
+from app.tasks.next_sentence import NextSentenceOptions
+from app.tasks.question_answering import QuestionAnsweringOptions
+from app.tasks.text_classification import ClassificationOptions
+from app.tasks.token_classification import TokenClassificationOptions, Words
 from tests.test_model import INPUTS, _normalized
 
 needs_cuda_absent = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only answers")
@@ -52,3 +59,30 @@ def test_threads_default_to_the_cpus_this_process_may_use() -> None:
         assert configure_threads(1) == 1 == torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
+
+
+TASK_EXAMPLES: dict[str, tuple[list[Any], Any]] = {
+    "text-classification": ([("the king sat", None), ("a dog", "ran home")], ClassificationOptions(2)),
+    "token-classification": ([Words.from_text("Paris is in France")], TokenClassificationOptions()),
+    "question-answering": ([("where is Paris ?", "Paris is in France .")], QuestionAnsweringOptions(top_k=2)),
+    "next-sentence-prediction": ([("the king sat .", "the queen ran .")], NextSentenceOptions(2)),
+}
+PRECISIONS = ["int8", *(["bf16"] if cpu_supports_bf16() else [])]
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("task", list(TASK_EXAMPLES))
+def test_every_task_runs_in_every_cpu_precision(
+    tiny_task_dir: Callable[[str], Path], task: str, precision: str
+) -> None:
+    checkpoint = str(tiny_task_dir(task))
+    examples, options = TASK_EXAMPLES[task]
+    served = load_served_model(checkpoint, device="cpu", precision=precision)  # type: ignore[arg-type]
+    reference = load_served_model(checkpoint, device="cpu")
+    assert served.precision == precision
+    answers = predict_all(served.tasks[task], examples, options, 4096, 32)  # type: ignore[index]
+    exact = predict_all(reference.tasks[task], examples, options, 4096, 32)  # type: ignore[index]
+    assert len(answers) == len(exact) == len(examples)
+    for answer, expected in zip(answers, exact, strict=True):
+        assert type(answer) is type(expected) and len(answer) == len(expected)
+        assert all(0 <= item.score <= 1 for item in answer)
