@@ -2,11 +2,16 @@
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
+from fastapi.testclient import TestClient
+
 from app.config import Settings
+from app.serving.app import create_app
 from app.serving.contract import parse_request_table
 from app.serving.task_requests import parse_task_request
+from tests.conftest import wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -38,3 +43,45 @@ def test_readme_configuration_table_names_real_settings() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in README
+
+
+TASK_SECTIONS = {
+    "Text classification": "text-classification",
+    "Named-entity recognition": "token-classification",
+    "Extractive question answering": "question-answering",
+    "Next-sentence prediction": "next-sentence-prediction",
+}
+
+
+def _shape(value: object) -> object:
+    """The structure of a JSON value: keys and nesting, not the words."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(item) for item in value]
+    return type(value).__name__
+
+
+def _task_examples() -> list[tuple[str, str, str]]:
+    """(section title, curl's JSON body, the documented answer) for each task section."""
+    section = README.split("## Tasks", 1)[1].split("\n## ", 1)[0]
+    examples = []
+    for subsection in section.split("\n### ")[1:]:
+        title = subsection.split("\n", 1)[0].split(" (")[0]
+        found = re.search(r"-d '(.*?)'\n```\n```json\n(.*?)\n```", subsection, re.S)
+        if found:
+            examples.append((title, found.group(1), found.group(2)))
+    return examples
+
+
+def test_readme_task_examples_answer_in_the_documented_shape(tiny_task_dir: Callable[[str], Path]) -> None:
+    examples = _task_examples()
+    assert {title for title, _, _ in examples} == set(TASK_SECTIONS)
+    for title, body, answer in examples:
+        task = TASK_SECTIONS[title]
+        checkpoint = tiny_task_dir("pretraining" if task == "next-sentence-prediction" else task)
+        with TestClient(create_app(Settings(model_id=str(checkpoint)))) as client:
+            wait_until_ready(client)
+            response = client.post("/score", json=json.loads(body))
+        assert response.status_code == 200, (title, response.json())
+        assert _shape(response.json()) == _shape(json.loads(answer)), title
