@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ import pytest
 
 from app.cli import build_parser, settings_from
 from bench.server_process import free_port, wait_until_ready
+from tests.tiny_bert import EMOTION_LABELS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,6 +97,51 @@ def test_missing_model_exits_non_zero_with_one_clear_message(
     assert fragment in output
     assert "To fix" in output or "Point --model" in output
     assert "Traceback" not in output
+
+
+def test_a_masked_lm_served_as_a_classifier_exits_non_zero_saying_why(
+    tmp_path: Path, tiny_bert_dir: Path
+) -> None:
+    model = ["--model", str(tiny_bert_dir), "--task", "text-classification"]
+    completed = subprocess.run(
+        [sys.executable, "-m", "app", "serve", *model, "--host", "127.0.0.1", "--port", str(free_port())],
+        cwd=ROOT,
+        env=offline_env(HF_HOME=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 1
+    assert "no trained weights for the text-classification head" in output
+    assert "Traceback" not in output
+
+
+def test_a_classifier_checkpoint_is_served_as_a_classifier(
+    tiny_task_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """As a new user would: point `serve` at a BertForSequenceClassification folder."""
+    port = free_port()
+    model = ["--model", str(tiny_task_dir("text-classification"))]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", *model, "--host", "127.0.0.1"],
+        cwd=ROOT,
+        env=offline_env(PORT=str(port), HF_HOME=str(tmp_path)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_ready(base_url, process, timeout_s=90)
+        ready = httpx.get(f"{base_url}/health/ready", timeout=5).json()
+        assert ready["tasks"] == ["text-classification"] and ready["labels"] == EMOTION_LABELS
+        body = {"inputs": {"input_string": ["i feel happy", "i am scared"]}}
+        answers = httpx.post(f"{base_url}/score", json=body, timeout=30).json()
+        assert [set(answer) for answer in answers] == [{"0"}, {"0"}]
+        assert all(answer["0"] in EMOTION_LABELS for answer in answers)
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
 
 
 def test_flags_override_environment_twins(monkeypatch: pytest.MonkeyPatch) -> None:
