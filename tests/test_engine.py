@@ -159,3 +159,22 @@ def test_a_dead_worker_answers_every_waiter_and_refuses_new_work(monkeypatch: py
             await ask(engine, model, ["late [MASK]"], 1)
 
     run_with_engine(scenario)
+
+
+def test_a_batch_holds_one_task_and_every_task_is_answered() -> None:
+    other = FakeFillMaskModel()  # a second task: same fake, its own batches
+
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
+        gate = await hold_first_batch(engine, model)
+        mine = [asyncio.ensure_future(ask(engine, model, [f"mine {i} [MASK]"], 1)) for i in range(3)]
+        theirs = [asyncio.ensure_future(ask(engine, other, [f"theirs {i} [MASK]"], 1)) for i in range(2)]
+        more = asyncio.ensure_future(ask(engine, model, ["mine 9 [MASK]"], 1))
+        await queued(engine, 6)
+        gate.set()
+        answers = await asyncio.gather(*mine, *theirs, more)
+        assert [answer[0][0][0].token_str for answer in answers] == ["w13"] * 3 + ["w15"] * 2 + ["w13"]
+        # The oldest item's task goes first, with all its queued items; the other task's next.
+        assert model.batches == [1, 4]
+        assert other.batches == [2]
+
+    run_with_engine(scenario)
