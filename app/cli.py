@@ -40,11 +40,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", required=True, type=Path, help="Folder for predictions, errors and progress."
     )
     batch.add_argument("--model", dest="model_id", help="Hub id or local folder (env MODEL_ID).")
+    batch.add_argument(
+        "--task",
+        choices=TASK_NAMES,
+        help="Task to score (env TASK); unset: the checkpoint's config.architectures[0] decides.",
+    )
     batch.add_argument("--precision", choices=["fp32", "bf16", "fp16", "int8"], help="As for serve.")
     batch.add_argument("--device", choices=["auto", "cpu", "cuda"], help="As for serve.")
-    batch.add_argument("--column", default="input_string", help="CSV column or JSONL field with the text.")
+    batch.add_argument(
+        "--column",
+        dest="columns",
+        action="append",
+        help="CSV column or JSONL field to read, repeated in the task's order (question, context); "
+        "unset: the task's default names (README).",
+    )
     batch.add_argument("--format", dest="output_format", choices=["csv", "jsonl"], default="csv")
-    batch.add_argument("--top-k", type=int, default=1, help="Candidates per mask in --format jsonl.")
+    batch.add_argument(
+        "--top-k", type=int, default=1, help="Candidates per row (per mask) in --format jsonl."
+    )
     batch.add_argument(
         "--error-threshold",
         type=int,
@@ -55,21 +68,66 @@ def build_parser() -> argparse.ArgumentParser:
         "--mini-batch-rows", type=int, default=512, help="Rows read, scored and saved together."
     )
 
-    evaluate = commands.add_parser("evaluate", help="Accuracy@k, MRR and pseudo-perplexity on a dataset.")
+    evaluate = commands.add_parser(
+        "evaluate", help="The served task's metrics on labelled data (metrics.json, report.md, a chart)."
+    )
     evaluate.add_argument(
-        "data", type=Path, help="Azure wikipedia-for-mask-filling or LAMA JSONL, or CSV/JSONL."
+        "data",
+        nargs="?",
+        type=Path,
+        help="Labelled data: CSV/JSONL, CoNLL column file or SQuAD JSON, per task (README, Evaluation).",
     )
     evaluate.add_argument("--model", dest="model_id", help="Hub id or local folder (env MODEL_ID).")
+    evaluate.add_argument(
+        "--task",
+        choices=TASK_NAMES,
+        help="Task to evaluate (env TASK); unset: the checkpoint's first task, or NSP with --nsp-from-text.",
+    )
     evaluate.add_argument("--precision", choices=["fp32", "bf16", "fp16", "int8"], help="As for serve.")
     evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], help="As for serve.")
-    evaluate.add_argument("--top-k", type=int, default=10, help="Candidates per mask; MRR is MRR@top-k.")
     evaluate.add_argument("--output", type=Path, default=Path("evaluation"), help="Folder for the results.")
-    evaluate.add_argument("--pseudo-perplexity", action="store_true", help="Also the unmasked texts' PPPL.")
     evaluate.add_argument(
-        "--format", dest="data_format", choices=["auto", "azure", "lama", "generic"], default="auto"
+        "--top-k", type=int, default=10, help="Fill-mask: candidates per mask; MRR is MRR@top-k."
     )
-    evaluate.add_argument("--text-column", help="Generic data: the field with the masked text.")
-    evaluate.add_argument("--label-column", help="Generic data: the gold string (or list, one per mask).")
+    evaluate.add_argument(
+        "--pseudo-perplexity", action="store_true", help="Fill-mask: also the unmasked texts' PPPL."
+    )
+    evaluate.add_argument(
+        "--format",
+        dest="data_format",
+        choices=["auto", "azure", "lama", "generic"],
+        default="auto",
+        help="Fill-mask: the data's layout (auto tells Azure's and LAMA's apart).",
+    )
+    evaluate.add_argument(
+        "--nsp-from-text",
+        type=Path,
+        metavar="FILE",
+        help="Next-sentence prediction on pairs built from FILE: one sentence per line, blank lines "
+        "between documents; half the pairs true, half with a random sentence.",
+    )
+    evaluate.add_argument("--seed", type=int, default=42, help="Seeds the pairs of --nsp-from-text.")
+    columns = evaluate.add_argument_group("columns of CSV/JSONL data (unset: the shared datasets' names)")
+    columns.add_argument(
+        "--text-column", help="Classification/NSP: the text (text). Fill-mask: the masked text."
+    )
+    columns.add_argument(
+        "--text-pair-column", help="Classification: the second text of a pair (none). NSP: (text_pair)."
+    )
+    columns.add_argument(
+        "--label-column",
+        help="Classification/NSP: the label, an id of the model's id2label or a name (label). "
+        "Fill-mask: the gold string, or a list with one per mask.",
+    )
+    columns.add_argument("--tokens-column", help="NER: the list of words (tokens).")
+    columns.add_argument(
+        "--tags-column", help="NER: a tag per word, ids or names (ner_tags_str when present, else ner_tags)."
+    )
+    columns.add_argument("--question-column", help="QA: the question (question).")
+    columns.add_argument("--context-column", help="QA: the passage (context).")
+    columns.add_argument(
+        "--answers-column", help="QA: the gold answers, SQuAD's {text: [...]} or a list (answers)."
+    )
     return parser
 
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from app.cli import main
-from app.evaluation.fill_mask_data import EvalDataError, load_examples
+from app.datasets.records import DatasetError
+from app.evaluation.fill_mask_data import load_examples
 from app.evaluation.fill_mask_metrics import k_values
 from app.tasks.mask_spelling import MASK_SPELLING, normalize_masks
 from tests.test_model import INPUTS, pipeline_candidates
@@ -130,7 +131,7 @@ def test_generic_csv_needs_its_columns(tmp_path: Path) -> None:
     data.write_text('sentence,answer\n"the [MASK] sat .",dog\n')
     examples, skipped = load_examples(data, "auto", "sentence", "answer")
     assert [(e.text, e.golds) for e in examples] == [("the [MASK] sat .", ["dog"])] and skipped == 0
-    with pytest.raises(EvalDataError, match="--text-column"):
+    with pytest.raises(DatasetError, match="--text-column"):
         load_examples(data)
 
 

@@ -5,6 +5,7 @@ import sys
 
 from app.batch.inputs import InputFileError, expand_inputs
 from app.batch.job import BatchOptions, ErrorThresholdExceededError, run_batch_job
+from app.batch.task_rows import batch_task
 from app.config import Settings
 from app.errors import ModelLoadError
 from app.tasks.checkpoint import load_configured_model
@@ -13,7 +14,7 @@ from app.tasks.checkpoint import load_configured_model
 def batch(args: argparse.Namespace, settings: Settings) -> int:
     options = BatchOptions(
         output_dir=args.output,
-        column=args.column,
+        columns=args.columns,
         output_format=args.output_format,
         top_k=args.top_k,
         error_threshold=args.error_threshold,
@@ -23,8 +24,8 @@ def batch(args: argparse.Namespace, settings: Settings) -> int:
     )
     try:
         files = expand_inputs(args.inputs)
-        model = load_configured_model(settings).tasks["fill-mask"]
-        summary = run_batch_job(model, files, options)
+        task = batch_task(load_configured_model(settings), options.columns)
+        summary = run_batch_job(task, files, options)
     except InputFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -36,7 +37,7 @@ def batch(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(
         f"done: {summary.files} files ({summary.files_skipped} already done), "
-        f"{summary.rows} rows scored, {summary.errors} bad rows "
+        f"{summary.rows} rows scored ({task.name}), {summary.errors} bad rows "
         f"({options.output_dir / 'errors.csv'}), {summary.seconds:.1f} s, {summary.rows_per_s:.1f} rows/s; "
         f"predictions in {options.output_dir / options.predictions_name}",
         file=sys.stderr,

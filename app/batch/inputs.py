@@ -1,6 +1,8 @@
-"""Rows of batch-scoring input files, streamed: CSV (Azure's layout), JSONL, or plain text.
+"""Records of batch-scoring input files, streamed: CSV (Azure's layout), JSONL, or plain text.
 
-A row carries its text, or the reason it cannot be scored; reading never stops at a bad row.
+A record is a row's fields by name (a plain-text line is one field), or the reason the row cannot
+be read; reading never stops at a bad row. What the fields mean is each task's business
+(`app.batch.task_rows`).
 """
 
 import csv
@@ -8,20 +10,20 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CSV_SUFFIXES = (".csv",)
 JSONL_SUFFIXES = (".jsonl", ".json")
 TEXT_SUFFIXES = (".txt",)
 SUPPORTED_SUFFIXES = CSV_SUFFIXES + JSONL_SUFFIXES + TEXT_SUFFIXES
-DEFAULT_COLUMN = "input_string"
 
 
 @dataclass(frozen=True)
-class InputRow:
+class InputRecord:
     file: Path
     row: int  # 0-based, counting data rows only: Azure's row_number_per_file
-    text: str | None
-    error: str | None = None
+    fields: dict[str, Any]
+    error: str | None = None  # set when the row could not be read at all
 
 
 class InputFileError(Exception):
@@ -43,57 +45,56 @@ def expand_inputs(paths: list[Path]) -> list[Path]:
     return list(dict.fromkeys(file.resolve() for file in files))
 
 
-def read_rows(file: Path, column: str = DEFAULT_COLUMN) -> Iterator[InputRow]:
-    suffix = file.suffix.lower()
-    if suffix in CSV_SUFFIXES:
-        yield from _csv_rows(file, column)
-    elif suffix in JSONL_SUFFIXES:
-        yield from _jsonl_rows(file, column)
+def is_csv(file: Path) -> bool:
+    return file.suffix.lower() in CSV_SUFFIXES
+
+
+def is_plain_text(file: Path) -> bool:
+    """Anything neither CSV nor JSONL is read as one text per line."""
+    return file.suffix.lower() not in CSV_SUFFIXES + JSONL_SUFFIXES
+
+
+def csv_columns(file: Path) -> list[str]:
+    with file.open(newline="", encoding="utf-8", errors="replace") as stream:
+        return list(csv.DictReader(stream).fieldnames or [])
+
+
+def read_records(file: Path, line_field: str) -> Iterator[InputRecord]:
+    """The file's rows in order; a plain-text line becomes the one field `line_field`."""
+    if is_csv(file):
+        yield from _csv_records(file)
+    elif is_plain_text(file):
+        yield from _text_records(file, line_field)
     else:
-        yield from _text_rows(file)
+        yield from _jsonl_records(file)
 
 
 def count_rows(file: Path) -> int:
     """A cheap estimate for the progress bar: lines, less a CSV header."""
     with file.open("rb") as stream:
         lines = sum(chunk.count(b"\n") for chunk in iter(lambda: stream.read(1 << 20), b""))
-    return max(0, lines - (1 if file.suffix.lower() in CSV_SUFFIXES else 0))
+    return max(0, lines - (1 if is_csv(file) else 0))
 
 
-def _checked(file: Path, row: int, value: object) -> InputRow:
-    if not isinstance(value, str):
-        return InputRow(file, row, None, f"not text ({type(value).__name__})")
-    if not value.strip():
-        return InputRow(file, row, None, "empty")
-    return InputRow(file, row, value)
-
-
-def _csv_rows(file: Path, column: str) -> Iterator[InputRow]:
+def _csv_records(file: Path) -> Iterator[InputRecord]:
     with file.open(newline="", encoding="utf-8", errors="replace") as stream:
-        reader = csv.DictReader(stream)
-        if reader.fieldnames is None or column not in reader.fieldnames:
-            raise InputFileError(
-                f"{file.name} has no column '{column}' (columns: {reader.fieldnames}); use --column"
-            )
-        for row, record in enumerate(reader):
-            yield _checked(file, row, record.get(column))
+        for row, record in enumerate(csv.DictReader(stream)):
+            yield InputRecord(file, row, record)
 
 
-def _jsonl_rows(file: Path, column: str) -> Iterator[InputRow]:
+def _jsonl_records(file: Path) -> Iterator[InputRecord]:
     with file.open(encoding="utf-8", errors="replace") as stream:
         for row, line in enumerate(stream):
             try:
                 record = json.loads(line)
             except ValueError:
-                yield InputRow(file, row, None, "not valid JSON")
+                yield InputRecord(file, row, {}, "not valid JSON")
                 continue
-            if not isinstance(record, dict) or column not in record:
-                yield InputRow(file, row, None, f"no '{column}' field")
-                continue
-            yield _checked(file, row, record[column])
+            # Another JSON value is a row without the fields a task reads.
+            yield InputRecord(file, row, record if isinstance(record, dict) else {})
 
 
-def _text_rows(file: Path) -> Iterator[InputRow]:
+def _text_records(file: Path, line_field: str) -> Iterator[InputRecord]:
     with file.open(encoding="utf-8", errors="replace") as stream:
         for row, line in enumerate(stream):
-            yield _checked(file, row, line.rstrip("\r\n"))
+            yield InputRecord(file, row, {line_field: line.rstrip("\r\n")})

@@ -1,35 +1,40 @@
 """Batch scoring of files: `python -m app batch INPUT... --output DIR`.
 
-Rows stream from the inputs in mini-batches; each mini-batch is tokenized at once, batched by
-token budget with the server's policy (`select_batch`) and predicted with the server's model
-code; its rows are appended to DIR and recorded in the ledger, so memory stays flat and a rerun
-resumes. Output is Azure's predictions.csv (no header: row_number_per_file, prediction,
-batch_input_file_name) or, with `--format jsonl`, predictions.jsonl with candidates and scores.
+Rows stream from the inputs in mini-batches, each row made into the served task's example
+(`app.batch.task_rows`); each mini-batch is encoded at once, batched by token budget with the
+server's policy (`select_batch`) and predicted with the server's task code; its rows are
+appended to DIR and recorded in the ledger, so memory stays flat and a rerun resumes. Output is
+Azure's predictions.csv (no header: row_number_per_file, prediction, batch_input_file_name) or,
+with `--format jsonl`, predictions.jsonl with each row's inputs, candidates and scores.
 """
 
 import csv
 import itertools
-import json
 import logging
+import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 from tqdm import tqdm
 
-from app.batch.inputs import DEFAULT_COLUMN, InputRow, count_rows, read_rows
+from app.batch.inputs import count_rows
 from app.batch.ledger import Ledger
+from app.batch.outputs import ScoredLine, write_csv, write_jsonl
+from app.batch.task_rows import InputRow, RowLayout, check_file, layout_for, read_rows, task_options
 from app.engine.offline import predict_all
 from app.errors import InvalidInputError
-from app.tasks.azure_answers import top1
-from app.tasks.fill_mask import FillMaskModel, FillMaskOptions, MaskCandidates
+from app.tasks.base import Task
 
 logger = logging.getLogger(__name__)
 
 OutputFormat = Literal["csv", "jsonl"]
 ERRORS_NAME = "errors.csv"
+# "Input 3: the question is ..." -> "the question is ...": the index is the mini-batch's, not the file's.
+INPUT_INDEX = re.compile(r"^Input \d+:? ")
+T = TypeVar("T")
 
 
 class ErrorThresholdExceededError(Exception):
@@ -39,7 +44,7 @@ class ErrorThresholdExceededError(Exception):
 @dataclass(frozen=True)
 class BatchOptions:
     output_dir: Path
-    column: str = DEFAULT_COLUMN
+    columns: Sequence[str] | None = None  # --column, in the task's order; None: the task's defaults
     output_format: OutputFormat = "csv"
     top_k: int = 1
     error_threshold: int = -1  # Azure's meaning: -1 ignores every error; else the job stops past N
@@ -55,7 +60,7 @@ class BatchOptions:
 @dataclass
 class ScoredRow:
     source: InputRow
-    masks: MaskCandidates | None = None
+    answer: Any = None
     error: str | None = None
 
 
@@ -72,23 +77,31 @@ class JobSummary:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def score_rows(model: FillMaskModel, rows: list[InputRow], options: BatchOptions) -> list[ScoredRow]:
+def score_rows(task: Task[Any], rows: list[InputRow], options: BatchOptions) -> list[ScoredRow]:
     """Predict every scorable row; the rest carry their reason. Order is kept."""
     scored = [ScoredRow(row, error=row.error) for row in rows]
     candidates = [item for item in scored if item.error is None]
-    texts = [item.source.text or "" for item in candidates]
+    examples = [item.source.example for item in candidates]
     answers = predict_all(
-        model, texts, FillMaskOptions(options.top_k), options.max_batch_tokens, options.max_batch_size
+        task,
+        examples,
+        task_options(task.name, options.top_k),
+        options.max_batch_tokens,
+        options.max_batch_size,
     )
     for item, answer in zip(candidates, answers, strict=True):
         if isinstance(answer, InvalidInputError):
-            item.error = "no mask" if "no mask" in answer.message else answer.message.split(": ", 1)[-1]
+            item.error = "no mask" if "no mask" in answer.message else INPUT_INDEX.sub("", answer.message)
         else:
-            item.masks = answer
+            item.answer = answer
     return scored
 
 
-def run_batch_job(model: FillMaskModel, files: list[Path], options: BatchOptions) -> JobSummary:
+def run_batch_job(task: Task[Any], files: list[Path], options: BatchOptions) -> JobSummary:
+    """Score `files` for `task` into options.output_dir, resuming what an earlier run left."""
+    layout = layout_for(task.name, options.columns)
+    for file in files:
+        check_file(layout, file)
     options.output_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger.open(options.output_dir, [options.predictions_name, ERRORS_NAME])
     todo = [file for file in files if not ledger.progress(file).completed]
@@ -104,10 +117,10 @@ def run_batch_job(model: FillMaskModel, files: list[Path], options: BatchOptions
         if errors.tell() == 0:
             csv.writer(errors).writerow(["batch_input_file_name", "row_number_per_file", "reason"])
         # Mini-batches span file boundaries: many small files (Azure's layout) still make full batches.
-        for chunk in chunks(_remaining_rows(todo, ledger, options.column), options.mini_batch_rows):
-            results = score_rows(model, chunk, options)
+        for chunk in chunks(_remaining_rows(todo, ledger, layout), options.mini_batch_rows):
+            results = score_rows(task, chunk, options)
             bad = [item for item in results if item.error is not None]
-            _write_predictions(predictions, results, options)
+            _write_predictions(predictions, task, results, options)
             csv.writer(errors).writerows([[r.source.file.name, r.source.row, r.error] for r in bad])
             for stream in (predictions, errors):
                 stream.flush()
@@ -129,9 +142,9 @@ def run_batch_job(model: FillMaskModel, files: list[Path], options: BatchOptions
     )
 
 
-def _remaining_rows(files: list[Path], ledger: Ledger, column: str) -> Iterator[InputRow]:
+def _remaining_rows(files: list[Path], ledger: Ledger, layout: RowLayout) -> Iterator[InputRow]:
     for file in files:
-        yield from itertools.islice(read_rows(file, column), ledger.progress(file).rows_done, None)
+        yield from itertools.islice(read_rows(file, layout), ledger.progress(file).rows_done, None)
 
 
 def _record_chunk(ledger: Ledger, chunk: list[InputRow], files: list[Path]) -> None:
@@ -142,28 +155,19 @@ def _record_chunk(ledger: Ledger, chunk: list[InputRow], files: list[Path]) -> N
         ledger.record(file, rows_done, completed=file != last_file)
 
 
-def chunks(rows: Iterable[InputRow], size: int) -> Iterator[list[InputRow]]:
+def chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(rows)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
 
 
-def _write_predictions(stream: IO[str], results: list[ScoredRow], options: BatchOptions) -> None:
-    good = [item for item in results if item.masks is not None]
-    if options.output_format == "csv":
-        csv.writer(stream).writerows(
-            [item.source.row, top1(item.masks or []), item.source.file.name] for item in good
-        )
-        return
-    for item in good:
-        record: dict[str, Any] = {
-            "batch_input_file_name": item.source.file.name,
-            "row_number_per_file": item.source.row,
-            "input_string": item.source.text,
-            "prediction": top1(item.masks or []),
-            "masks": [
-                [{"token_str": c.token_str, "token": c.token, "score": c.score} for c in candidates]
-                for candidates in item.masks or []
-            ],
-        }
-        stream.write(json.dumps(record) + "\n")
+def _write_predictions(
+    stream: IO[str], task: Task[Any], results: list[ScoredRow], options: BatchOptions
+) -> None:
+    lines: list[ScoredLine] = [
+        (item.source.file.name, item.source.row, item.source.inputs, item.answer)
+        for item in results
+        if item.error is None
+    ]
+    write = write_csv if options.output_format == "csv" else write_jsonl
+    write(stream, task.name, lines)

@@ -14,14 +14,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from app.engine.offline import predict_all
 from app.errors import InvalidInputError
 from app.evaluation.fill_mask_data import EvalExample
 from app.evaluation.fill_mask_metrics import MaskOutcome, summarize
 from app.evaluation.fill_mask_report import write_chart, write_report
+from app.evaluation.prediction import BatchLimits, predict_with_progress
 from app.tasks.fill_mask import FillMaskModel, FillMaskOptions, MaskCandidates
-
-CHUNK_EXAMPLES = 256
 
 
 @dataclass(frozen=True)
@@ -41,32 +39,25 @@ def evaluate(
     outcomes: list[MaskOutcome] = []
     unscorable: dict[str, int] = {}
     scored_examples = 0
-    with (
-        (options.output_dir / "predictions.jsonl").open("w", encoding="utf-8") as predictions,
-        tqdm(total=len(examples), unit="examples", desc="evaluating") as progress,
-    ):
-        for start in range(0, len(examples), CHUNK_EXAMPLES):
-            chunk = examples[start : start + CHUNK_EXAMPLES]
-            answers = predict_all(
-                model,
-                [e.text for e in chunk],
-                FillMaskOptions(options.top_k),
-                options.max_batch_tokens,
-                options.max_batch_size,
-            )
-            for example, answer in zip(chunk, answers, strict=True):
-                if isinstance(answer, InvalidInputError):
-                    reason = answer.message.split(": ", 1)[-1] if ": " in answer.message else "no mask"
-                    unscorable[reason] = unscorable.get(reason, 0) + 1
-                    continue
-                scored_examples += 1
-                example_outcomes = [
-                    _outcome(model, vocabulary, gold, candidates, example.relation)
-                    for gold, candidates in zip(example.golds, answer, strict=True)
-                ]
-                outcomes += example_outcomes
-                predictions.write(json.dumps(_prediction_record(example, answer, example_outcomes)) + "\n")
-            progress.update(len(chunk))
+    answers = predict_with_progress(
+        model,
+        [e.text for e in examples],
+        FillMaskOptions(options.top_k),
+        BatchLimits(options.max_batch_tokens, options.max_batch_size),
+    )
+    with (options.output_dir / "predictions.jsonl").open("w", encoding="utf-8") as predictions:
+        for example, answer in zip(examples, answers, strict=True):
+            if isinstance(answer, InvalidInputError):
+                reason = answer.message.split(": ", 1)[-1] if ": " in answer.message else "no mask"
+                unscorable[reason] = unscorable.get(reason, 0) + 1
+                continue
+            scored_examples += 1
+            example_outcomes = [
+                _outcome(model, vocabulary, gold, candidates, example.relation)
+                for gold, candidates in zip(example.golds, answer, strict=True)
+            ]
+            outcomes += example_outcomes
+            predictions.write(json.dumps(_prediction_record(example, answer, example_outcomes)) + "\n")
 
     metrics = summarize(outcomes, scored_examples, options.top_k)
     metrics["examples_skipped"] = {"masks_and_golds_do_not_pair": skipped, **unscorable}

@@ -1,12 +1,11 @@
 """Fill-mask evaluation data: Azure's wikipedia-for-mask-filling JSONL, LAMA JSONL, or generic CSV/JSONL."""
 
-import csv
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from app.datasets.records import DatasetError, read_records
 from app.tasks.mask_spelling import MASK_SPELLING
 
 DataFormat = Literal["auto", "azure", "lama", "generic"]
@@ -24,10 +23,6 @@ class EvalExample:
         return MASK_SPELLING.sub(lambda _: next(golds), self.text)
 
 
-class EvalDataError(Exception):
-    """The data cannot be read as the format asks."""
-
-
 def load_examples(
     path: Path,
     data_format: DataFormat = "auto",
@@ -35,9 +30,9 @@ def load_examples(
     label_column: str | None = None,
 ) -> tuple[list[EvalExample], int]:
     """The examples, and how many rows were skipped (masks and golds that do not pair up)."""
-    records = list(_records(path))
+    records = [record.fields for record in read_records(path)]
     if not records:
-        raise EvalDataError(f"{path} holds no rows")
+        raise DatasetError(f"{path} holds no rows")
     chosen = _detect(records[0], text_column) if data_format == "auto" else data_format
     examples: list[EvalExample] = []
     skipped = 0
@@ -50,20 +45,6 @@ def load_examples(
     return examples, skipped
 
 
-def _records(path: Path) -> Iterator[dict[str, Any]]:
-    if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as stream:
-            yield from csv.DictReader(stream)
-        return
-    with path.open(encoding="utf-8") as stream:
-        for number, line in enumerate(stream):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except ValueError as exc:
-                    raise EvalDataError(f"{path.name} line {number + 1} is not JSON: {exc}") from exc
-
-
 def _detect(record: dict[str, Any], text_column: str | None) -> DataFormat:
     if text_column:
         return "generic"
@@ -71,7 +52,7 @@ def _detect(record: dict[str, Any], text_column: str | None) -> DataFormat:
         return "lama"
     if "input_string" in record and "masks" in record:
         return "azure"
-    raise EvalDataError("Unknown layout: give --text-column and --label-column for generic data")
+    raise DatasetError("Unknown layout: give --text-column and --label-column for generic data")
 
 
 def _examples(
@@ -85,7 +66,7 @@ def _examples(
             yield EvalExample(str(sentence), [str(record["obj_label"])], relation)
     else:
         if not text_column or not label_column:
-            raise EvalDataError("Generic data needs --text-column and --label-column")
+            raise DatasetError("Generic data needs --text-column and --label-column")
         if text_column not in record or label_column not in record:
             yield None
             return

@@ -3,6 +3,8 @@
 from pathlib import Path
 from typing import Any
 
+from app.evaluation.charts import pyplot, save
+
 
 def write_report(metrics: dict[str, Any], path: Path) -> None:
     lines = [
@@ -30,16 +32,10 @@ def write_report(metrics: dict[str, Any], path: Path) -> None:
 
 
 def write_chart(metrics: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     ks = [int(k) for k in metrics["topk_accuracy"]]
     figure, axes = plt.subplots(figsize=(6, 4))
     axes.plot(ks, list(metrics["topk_accuracy"].values()), marker="o")
     axes.set(title="Fill-mask accuracy@k", xlabel="k", ylabel="accuracy", ylim=(0, 1), xscale="log")
     axes.grid(True, alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save(figure, path)
