@@ -135,14 +135,18 @@ def test_jsonl_output_has_the_pipelines_candidates_and_scores(
 
 
 def test_other_column_names_and_a_missing_column(tmp_path: Path, tiny_bert_dir: Path) -> None:
-    write_azure_csv(tmp_path / "t.csv", INPUTS[:3], column="text")
+    write_azure_csv(tmp_path / "t.csv", INPUTS[:3], column="sentence")
+    write_azure_csv(tmp_path / "text.csv", INPUTS[:3], column="text")
     model = ["--model", str(tiny_bert_dir)]
-    assert (
-        main(["batch", str(tmp_path / "t.csv"), "--output", str(tmp_path / "o1"), *model, "--column", "text"])
-        == 0
-    )
+    t_csv = str(tmp_path / "t.csv")
+    assert main(["batch", t_csv, "--output", str(tmp_path / "o1"), *model, "--column", "sentence"]) == 0
     assert len(read_predictions(tmp_path / "o1")) == 3
-    assert main(["batch", str(tmp_path / "t.csv"), "--output", str(tmp_path / "o2"), *model]) == 2
+    assert main(["batch", t_csv, "--output", str(tmp_path / "o2"), *model]) == 2
+    # `text` is fill-mask's other default name, as on /score
+    assert main(["batch", str(tmp_path / "text.csv"), "--output", str(tmp_path / "o3"), *model]) == 0
+    assert [row[:2] for row in read_predictions(tmp_path / "o3")] == [
+        row[:2] for row in read_predictions(tmp_path / "o1")
+    ]
     with pytest.raises(InputFileError, match="does not exist"):
         expand_inputs([tmp_path / "missing.csv"])
 

@@ -64,7 +64,7 @@ class BadCellError(Exception):
 
 
 DEFAULT_FIELDS: dict[TaskName, tuple[Field, ...]] = {
-    "fill-mask": (Field("input_string", ("input_string",)),),
+    "fill-mask": (Field("input_string", ("input_string", "text")),),
     "text-classification": (
         Field("text", ("text", "input_string")),
         Field("text_pair", ("text_pair",), required=False),
