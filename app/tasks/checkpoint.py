@@ -5,8 +5,10 @@ from the checkpoint is a load error, never a randomly initialised answer. A mask
 weights also hold the next-sentence head (the real bert-base-cased does) serves both.
 """
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+from transformers.utils import logging as transformers_logging
 
 from app.config import Settings, TaskName
 from app.errors import InvalidRequestError, ModelLoadError
@@ -173,26 +176,13 @@ def load_served_model(
         config = AutoConfig.from_pretrained(source.model)
         tasks = tasks_for(config, task)
         tokenizer = AutoTokenizer.from_pretrained(source.tokenizer)
-        model, info = AUTO_CLASS_BY_TASK[tasks[0]].from_pretrained(
-            source.model, dtype=torch.float32, output_loading_info=True
-        )
+        with _quiet_load_report():
+            model, info = AUTO_CLASS_BY_TASK[tasks[0]].from_pretrained(
+                source.model, dtype=torch.float32, output_loading_info=True
+            )
     except (OSError, ValueError, KeyError) as exc:
         raise _load_failure(source, exc) from exc
-    missing = sorted(info.get("missing_keys", []))
-    nsp_missing = [key for key in missing if any(part in key for part in NSP_KEY_PARTS)]
-    unavailable: dict[TaskName, str] = {}
-    if tasks[0] == "fill-mask":
-        if [key for key in missing if key not in nsp_missing]:
-            raise _missing_head_error(source, "fill-mask", [k for k in missing if k not in nsp_missing])
-        has_nsp = hasattr(model, "cls") and hasattr(model.cls, "seq_relationship") and not nsp_missing
-        tasks = ("fill-mask", "next-sentence-prediction") if has_nsp else ("fill-mask",)
-        if not has_nsp:
-            unavailable["next-sentence-prediction"] = (
-                "This checkpoint's weights hold no next-sentence-prediction head "
-                "(cls.seq_relationship and the pooler); it only fills masks."
-            )
-    elif missing:
-        raise _missing_head_error(source, tasks[0], missing)
+    tasks, unavailable = _tasks_with_trained_heads(source, tasks, model, sorted(info.get("missing_keys", [])))
     torch_device = select_device(device)
     runnable: PreTrainedModel = apply_precision(model.eval(), precision, torch_device)  # type: ignore[assignment]
     served = ServedModel(
@@ -212,6 +202,43 @@ def load_served_model(
         time.perf_counter() - started,
     )
     return served
+
+
+def _tasks_with_trained_heads(
+    source: ModelSource, tasks: tuple[TaskName, ...], model: PreTrainedModel, missing: list[str]
+) -> tuple[tuple[TaskName, ...], dict[TaskName, str]]:
+    """The tasks whose heads the weights hold, and why NSP is not among them where it is not.
+
+    A masked LM is loaded with the pre-training heads, so the next-sentence head comes along when
+    the weights hold it; any other missing weight means a head that was never trained.
+    """
+    if tasks[0] != "fill-mask":
+        if missing:
+            raise _missing_head_error(source, tasks[0], missing)
+        return tasks, {}
+    nsp_missing = [key for key in missing if any(part in key for part in NSP_KEY_PARTS)]
+    mlm_missing = [key for key in missing if key not in nsp_missing]
+    if mlm_missing:
+        raise _missing_head_error(source, "fill-mask", mlm_missing)
+    if hasattr(model, "cls") and hasattr(model.cls, "seq_relationship") and not nsp_missing:
+        return ("fill-mask", "next-sentence-prediction"), {}
+    logger.info("%s has no next-sentence-prediction head in its weights: it only fills masks", source)
+    return ("fill-mask",), {
+        "next-sentence-prediction": "This checkpoint's weights hold no next-sentence-prediction head "
+        "(cls.seq_relationship and the pooler); it only fills masks."
+    }
+
+
+@contextlib.contextmanager
+def _quiet_load_report() -> Iterator[None]:
+    """transformers reports heads it had to initialise as a warning table; this module decides
+    what a missing head means (an error, or a task not served) and says so itself."""
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
 
 
 def _bind(
