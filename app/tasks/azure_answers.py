@@ -38,3 +38,24 @@ def azure_answer(task: TaskName, answer: Any) -> str:
     if task == "question-answering":
         return best_answer(answer)
     return best_label(answer)
+
+
+def scored_candidates(task: TaskName, answer: Any) -> list[Any]:
+    """One input's answer with its scores, as JSON: what `top_k` asks for on /score and what
+    batch scoring's predictions.jsonl holds.
+
+    fill-mask: per mask, `{token_str, token, score}`; classification and NSP: `{label, score}`;
+    NER: per word `{word, entity, score, start, end}`; QA: `{answer, score, start, end}`.
+    """
+    if task == "fill-mask":
+        return [
+            [{"token_str": c.token_str, "token": c.token, "score": c.score} for c in mask] for mask in answer
+        ]
+    if task == "token-classification":
+        return [
+            {"word": t.word, "entity": t.entity, "score": t.score, "start": t.start, "end": t.end}
+            for t in answer
+        ]
+    if task == "question-answering":
+        return [{"answer": s.answer, "score": s.score, "start": s.start, "end": s.end} for s in answer]
+    return [{"label": s.label, "score": s.score} for s in answer]
