@@ -1,4 +1,4 @@
-"""Command line: `python -m app serve [--model M] ...` and `python -m app batch INPUT... --output DIR`."""
+"""Command line: `python -m app serve|batch|evaluate|finetune ...`; the work lives in the packages."""
 
 import argparse
 import logging
@@ -9,6 +9,7 @@ from pathlib import Path
 import uvicorn
 
 from app.config import TASK_NAMES, Settings
+from app.finetuning.cli import add_finetune_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     columns.add_argument(
         "--answers-column", help="QA: the gold answers, SQuAD's {text: [...]} or a list (answers)."
     )
+    add_finetune_parser(commands)
     return parser
 
 
@@ -204,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.batch.cli import batch  # torch loads only for the subcommands that need it
 
         return batch(args, settings)
+    if args.command == "finetune":
+        from app.finetuning.cli import finetune_command
+
+        return finetune_command(args)
     if args.command == "evaluate":
         from app.evaluation.cli import evaluate_command
 

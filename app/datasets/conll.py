@@ -13,7 +13,7 @@ from pathlib import Path
 from app.datasets.labels import resolve_label
 from app.datasets.records import DatasetError, read_records
 
-RECORD_SUFFIXES = (".jsonl", ".json", ".csv")
+RECORD_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 DOCUMENT_START = "-DOCSTART-"
 # Hugging Face's conll2003 rows carry both; names do not depend on a checkpoint's id2label order.
 TAG_NAME_COLUMN = "ner_tags_str"

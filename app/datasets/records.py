@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 CSV_SUFFIXES = (".csv",)
+PARQUET_SUFFIXES = (".parquet",)
 
 
 class DatasetError(Exception):
@@ -38,7 +39,11 @@ class Record:
 
 
 def read_records(path: Path) -> Iterator[Record]:
-    """CSV with a header when the name ends in .csv, else one JSON object per line (blank lines skipped)."""
+    """CSV with a header when the name ends in .csv, Parquet (through `datasets`) when it ends in
+    .parquet, else one JSON object per line (blank lines skipped)."""
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        yield from _parquet_records(path)
+        return
     if path.suffix.lower() in CSV_SUFFIXES:
         with path.open(newline="", encoding="utf-8") as stream:
             for row, fields in enumerate(csv.DictReader(stream), start=1):
@@ -55,3 +60,14 @@ def read_records(path: Path) -> Iterator[Record]:
             if not isinstance(fields, dict):
                 raise DatasetError(f"{path.name} row {row} is not a JSON object")
             yield Record(path, row, fields)
+
+
+def _parquet_records(path: Path) -> Iterator[Record]:
+    from datasets import load_dataset  # a heavy import, only for Parquet
+
+    try:
+        table = load_dataset("parquet", data_files=str(path), split="train")
+    except Exception as exc:  # datasets raises many kinds for a file it cannot read
+        raise DatasetError(f"{path.name} is not a Parquet file datasets can read: {exc}") from exc
+    for row, fields in enumerate(table, start=1):
+        yield Record(path, row, dict(fields))
