@@ -54,9 +54,7 @@ def split_metrics(
         return {name: metrics[name] for name in ("precision", "recall", "f1", "accuracy")}
     answerable = [e for e in examples if e.answers]
     options = QuestionAnsweringOptions(doc_stride=doc_stride)
-    answers = predict_all(
-        bound, [(e.question, e.context) for e in answerable], options, *_limits()
-    )
+    answers = predict_all(bound, [(e.question, e.context) for e in answerable], options, *_limits())
     predictions = [a[0].answer if _ok(a) else "" for a in answers]
     golds = [[gold.text for gold in e.answers] for e in answerable]
     count = max(1, len(answerable))
