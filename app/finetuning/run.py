@@ -3,6 +3,7 @@ splits with it, write DIR."""
 
 import json
 import logging
+import os
 import shutil
 import statistics
 from typing import Any
@@ -27,6 +28,8 @@ def finetune(options: FinetuneOptions) -> dict[str, Any]:
         print(json.dumps(dry_run_summary(options, data), indent=2))
         return {}
     options.output.mkdir(parents=True, exist_ok=True)
+    if int(os.environ.get("RANK", "0")) == 0:  # torchrun starts one process per rank
+        write_config(options, data.labels, resolved_precision(options))  # first: explains a crashed run too
     trainer, tokenizer = train(options, data)
     if not trainer.is_world_process_zero():
         return {}
@@ -56,7 +59,6 @@ def finetune(options: FinetuneOptions) -> dict[str, Any]:
     (options.output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     learning_curves(history, options.best_metric, options.output / "learning_curves.png")
     write_report(options, data.sizes(), data.labels, metrics)
-    write_config(options, data.labels, resolved_precision(options))
     return metrics
 
 
