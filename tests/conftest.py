@@ -61,6 +61,14 @@ def tiny_task_dir(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], P
 
 
 @pytest.fixture(scope="session")
+def trainable_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny masked LM with BERT's own initialisation, the base the fine-tuning tests train."""
+    return build_tiny_task_model(
+        tmp_path_factory.mktemp("trainable-bert"), "fill-mask", initializer_range=0.02
+    )
+
+
+@pytest.fixture(scope="session")
 def fill_mask_pipeline(tiny_bert_dir: Path) -> Any:
     """The correctness oracle: transformers' own fill-mask pipeline on the same checkpoint."""
     from transformers import pipeline

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.datasets.conll import TAG_ID_COLUMN, TAG_NAME_COLUMN, TaggedSentence, load_tagged_sentences
+from app.datasets.conll import (
+    RECORD_SUFFIXES,
+    TAG_ID_COLUMN,
+    TAG_NAME_COLUMN,
+    TaggedSentence,
+    load_tagged_sentences,
+)
 from app.datasets.labels import resolve_label
 from app.datasets.records import DatasetError, read_records
 from app.datasets.squad import QAExample, load_qa_examples
@@ -89,18 +95,24 @@ def ner_labels(options: FinetuneOptions) -> list[str]:
 def _raw_sentences(options: FinetuneOptions) -> list[TaggedSentence]:
     """The training sentences with their tags as written (names), for the label set."""
     path = options.train
-    if path.suffix.lower() not in (".jsonl", ".json", ".csv", ".parquet"):
+    if path.suffix.lower() not in RECORD_SUFFIXES:
         return load_tagged_sentences(path, _AnyLabel())
-    column = options.columns.tags
-    records = list(read_records(path))
-    if column is None:
-        column = TAG_NAME_COLUMN if records and TAG_NAME_COLUMN in records[0].fields else TAG_ID_COLUMN
-    if column == TAG_ID_COLUMN or any(isinstance(v, int) for r in records[:1] for v in r.get(column)):
-        raise DatasetError(
-            f"{records[0].where(column) if records else path.name}: integer tags need their names: "
-            "give --label-names O,B-PER,I-PER,... in id order, or a column of tag strings (--tags-column)"
+    for record in read_records(path):
+        column = options.columns.tags or (
+            TAG_NAME_COLUMN if TAG_NAME_COLUMN in record.fields else TAG_ID_COLUMN
         )
-    return load_tagged_sentences(path, _AnyLabel(), options.columns.tokens, column)
+        value = record.get(column)
+        tags = value.split() if isinstance(value, str) else value if isinstance(value, list) else [value]
+        if any(_is_tag_id(tag) for tag in tags):  # a column named ner_tags may hold names too
+            raise DatasetError(
+                f"{record.where(column)}: integer tags need their names: give --label-names "
+                "O,B-PER,I-PER,... in id order, or a column of tag strings (--tags-column)"
+            )
+    return load_tagged_sentences(path, _AnyLabel(), options.columns.tokens, options.columns.tags)
+
+
+def _is_tag_id(tag: object) -> bool:
+    return (isinstance(tag, int) and not isinstance(tag, bool)) or (isinstance(tag, str) and tag.isdigit())
 
 
 class _AnyLabel(list[str]):

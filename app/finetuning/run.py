@@ -21,6 +21,8 @@ MODEL_DIR = "model"
 
 def finetune(options: FinetuneOptions) -> dict[str, Any]:
     """metrics.json's content; raises DatasetError (nothing written) when the data is at fault."""
+    if options.class_weights == "balanced" and options.task != "text-classification":
+        raise DatasetError("--class-weights balanced is for text-classification")
     data = load_task_data(options)
     if "train" not in data.splits or not data.splits["train"]:
         raise DatasetError(f"{options.train.name} holds no training examples")

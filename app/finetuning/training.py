@@ -7,6 +7,7 @@ scheduler and RNG states.
 """
 
 import logging
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,6 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
-from app.datasets.records import DatasetError
 from app.finetuning.data import TaskData
 from app.finetuning.features import classification_features, ner_features, qa_features
 from app.finetuning.options import FinetuneOptions
@@ -100,6 +100,9 @@ class TaskTrainer(Trainer):
     def __init__(self, *args: Any, class_weights: torch.Tensor | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.class_weights = class_weights
+        # BERT's heads take **kwargs, so Trainer thinks they sum their loss over num_items_in_batch and
+        # multiplies it by the world size under DDP; they (and the weighted loss below) average it.
+        self.model_accepts_loss_kwargs = False
 
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
@@ -151,6 +154,10 @@ def build_trainer(
         report_to="none",
         disable_tqdm=False,
         dataloader_num_workers=0,
+        # Without use_cpu, accelerate runs each of torchrun's processes on a CPU alone, not data-parallel;
+        # with it, they join one gloo process group.
+        use_cpu=not torch.cuda.is_available(),
+        ddp_find_unused_parameters=False,  # every weight of these heads takes part in each step
     )
     train = training_features(options, data, tokenizer, "train")
     evaluation = training_features(options, data, tokenizer, "validation") if has_validation else None
@@ -190,8 +197,6 @@ def _steps_per_epoch(options: FinetuneOptions, data: TaskData) -> int:
 
 
 def train(options: FinetuneOptions, data: TaskData) -> tuple[TaskTrainer, PreTrainedTokenizerBase]:
-    if options.class_weights == "balanced" and options.task != "text-classification":
-        raise DatasetError("--class-weights balanced is for text-classification")
     set_seed(options.seed)
     tokenizer = load_tokenizer(options)
     model = load_model(options, data.labels)
@@ -202,5 +207,10 @@ def train(options: FinetuneOptions, data: TaskData) -> tuple[TaskTrainer, PreTra
     )
     if resume_from:
         logger.info("Resuming from %s", resume_from)
+    elif options.resume == "never" and checkpoints.is_dir() and trainer.is_world_process_zero():
+        # Left there, an earlier run's checkpoints outlive this run's rotation and a later
+        # `--resume auto` would continue from one of them.
+        logger.info("Starting over: removing the checkpoints of an earlier run in %s", checkpoints)
+        shutil.rmtree(checkpoints)
     trainer.train(resume_from_checkpoint=resume_from)
     return trainer, tokenizer
