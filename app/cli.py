@@ -11,6 +11,8 @@ import uvicorn
 from app.config import TASK_NAMES, Settings
 from app.finetuning.cli import add_finetune_parser
 
+PRECISION_CHOICES = ["auto", "fp32", "bf16", "fp16", "int8"]
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bert-fill-mask", description=__doc__)
@@ -26,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="Port (env PORT, default 5001).")
     serve.add_argument(
         "--precision",
-        choices=["fp32", "bf16", "fp16", "int8"],
-        help="fp32 (exact, default), bf16, fp16 (GPU), int8 (CPU) (env PRECISION).",
+        choices=PRECISION_CHOICES,
+        help="fp32 (exact, default), auto (fastest native), bf16, fp16 (GPU), int8 (CPU) (env PRECISION).",
     )
     serve.add_argument(
         "--device", choices=["auto", "cpu", "cuda"], help="Where to run (env DEVICE, default auto)."
@@ -46,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=TASK_NAMES,
         help="Task to score (env TASK); unset: the checkpoint's config.architectures[0] decides.",
     )
-    batch.add_argument("--precision", choices=["fp32", "bf16", "fp16", "int8"], help="As for serve.")
+    batch.add_argument("--precision", choices=PRECISION_CHOICES, help="As for serve.")
     batch.add_argument("--device", choices=["auto", "cpu", "cuda"], help="As for serve.")
     batch.add_argument(
         "--column",
@@ -84,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=TASK_NAMES,
         help="Task to evaluate (env TASK); unset: the checkpoint's first task, or NSP with --nsp-from-text.",
     )
-    evaluate.add_argument("--precision", choices=["fp32", "bf16", "fp16", "int8"], help="As for serve.")
+    evaluate.add_argument("--precision", choices=PRECISION_CHOICES, help="As for serve.")
     evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], help="As for serve.")
     evaluate.add_argument("--output", type=Path, default=Path("evaluation"), help="Folder for the results.")
     evaluate.add_argument(

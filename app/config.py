@@ -46,9 +46,10 @@ class Settings(BaseSettings):
     max_top_k: int = Field(default=100, ge=1, description="Largest `top_k` a request may ask for.")
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
 
-    precision: Literal["fp32", "bf16", "fp16", "int8"] = Field(
+    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = Field(
         default="fp32",
-        description="fp32: exact. bf16: bfloat16 weights (GPU, or CPU with AVX512-BF16/AMX). "
+        description="fp32: exact, equal to the pipeline. auto: the fastest mode this machine runs "
+        "natively (bf16 on a GPU with bf16 or a CPU with AMX, else fp32). bf16: bfloat16 weights. "
         "fp16: GPU only. int8: dynamic quantization of Linear layers, CPU only.",
     )
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: cuda when present.")

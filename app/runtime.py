@@ -10,11 +10,14 @@ from typing import Literal
 
 import torch
 
+from app.cpu_features import CpuFeatures, read_cpu_features
 from app.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
 
 Precision = Literal["fp32", "bf16", "fp16", "int8"]
+PrecisionChoice = Literal["auto", "fp32", "bf16", "fp16", "int8"]
+QuantizedEngine = Literal["onednn", "x86"]
 DeviceChoice = Literal["auto", "cpu", "cuda"]
 
 
@@ -30,6 +33,22 @@ def cpu_supports_bf16() -> bool:
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def resolve_precision(choice: PrecisionChoice, device: torch.device, cpu: CpuFeatures) -> Precision:
+    """`auto`: the fastest mode this machine runs natively — bf16 on a GPU that has it and on a
+    CPU with AMX, fp32 elsewhere (without AMX, bf16 on a CPU is slower than fp32, measured)."""
+    if choice != "auto":
+        return choice
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu.amx else "fp32"
+
+
+def quantized_engine_for(cpu: CpuFeatures) -> QuantizedEngine:
+    """int8 matmuls: oneDNN where AMX runs them; fbgemm's x86 engine elsewhere (it has no AMX
+    kernels, but is faster than oneDNN on AVX512-VNNI alone: README, Performance)."""
+    return "onednn" if cpu.amx else "x86"
+
+
 def apply_precision(model: torch.nn.Module, precision: Precision, device: torch.device) -> torch.nn.Module:
     """fp32 is exact; bf16/fp16 halve the weights; int8 quantizes Linear layers dynamically (CPU)."""
     if precision == "fp32":
@@ -39,6 +58,10 @@ def apply_precision(model: torch.nn.Module, precision: Precision, device: torch.
             raise ModelLoadError(
                 "PRECISION=int8 is dynamic quantization for CPUs; on a GPU use fp16 or bf16."
             )
+        engine = quantized_engine_for(read_cpu_features())
+        if engine in torch.backends.quantized.supported_engines:
+            torch.backends.quantized.engine = engine
+        logger.info("int8 uses the %s quantized engine", torch.backends.quantized.engine)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.ao points to torchao; its dynamic int8 path still works
             quantized: torch.nn.Module = torch.ao.quantization.quantize_dynamic(

@@ -29,9 +29,18 @@ from transformers import (
 from transformers.utils import logging as transformers_logging
 
 from app.config import Settings, TaskName
+from app.cpu_features import read_cpu_features
 from app.errors import InvalidRequestError, ModelLoadError
 from app.model_source import ModelSource, resolve_model_source
-from app.runtime import DeviceChoice, Precision, apply_precision, configure_threads, select_device
+from app.runtime import (
+    DeviceChoice,
+    Precision,
+    PrecisionChoice,
+    apply_precision,
+    configure_threads,
+    resolve_precision,
+    select_device,
+)
 from app.tasks.base import Task, label_names
 from app.tasks.fill_mask import FillMaskModel
 from app.tasks.next_sentence import NSP_KEY_PARTS, NextSentenceTask
@@ -160,7 +169,7 @@ def _missing_head_error(source: ModelSource, task: TaskName, missing: list[str])
 def load_served_model(
     source: ModelSource | str,
     device: DeviceChoice = "auto",
-    precision: Precision = "fp32",
+    precision: PrecisionChoice = "fp32",
     task: TaskName | None = None,
 ) -> ServedModel:
     """Load once; raise ModelLoadError with a message that says what to do."""
@@ -184,6 +193,12 @@ def load_served_model(
         raise _load_failure(source, exc) from exc
     tasks, unavailable = _tasks_with_trained_heads(source, tasks, model, sorted(info.get("missing_keys", [])))
     torch_device = select_device(device)
+    chosen = precision
+    precision = resolve_precision(chosen, torch_device, read_cpu_features())
+    if chosen == "auto":
+        logger.info(
+            "PRECISION=auto chose %s on %s (%s)", precision, torch_device, read_cpu_features().describe()
+        )
     runnable: PreTrainedModel = apply_precision(model.eval(), precision, torch_device)  # type: ignore[assignment]
     served = ServedModel(
         source=str(source),
@@ -264,7 +279,7 @@ def load_configured_model(settings: Settings, source: ModelSource | None = None)
 
 
 def load_fill_mask_model(
-    source: ModelSource | str, device: DeviceChoice = "auto", precision: Precision = "fp32"
+    source: ModelSource | str, device: DeviceChoice = "auto", precision: PrecisionChoice = "fp32"
 ) -> FillMaskModel:
     """A checkpoint's fill-mask task alone (tests, benchmarks, offline jobs)."""
     served = load_served_model(source, device, precision, "fill-mask")
