@@ -44,8 +44,8 @@ def resolve_precision(choice: PrecisionChoice, device: torch.device, cpu: CpuFea
 
 
 def quantized_engine_for(cpu: CpuFeatures) -> QuantizedEngine:
-    """int8 matmuls: oneDNN where AMX runs them; fbgemm's x86 engine elsewhere (it has no AMX
-    kernels, but is faster than oneDNN on AVX512-VNNI alone: README, Performance)."""
+    """int8 matmuls: oneDNN where AMX runs them (fbgemm has no AMX kernels); torch's default x86
+    (fbgemm) engine elsewhere — on AVX512-VNNI alone the two measured equal within noise (README)."""
     return "onednn" if cpu.amx else "x86"
 
 
