@@ -29,6 +29,12 @@ def write_markdown(results: dict[str, Any], path: Path) -> str:
             )
     lines.append("")
     for mode, outcome in modes.items():
+        if "offline_maximum" in outcome:
+            busiest = max(load["sentences_per_s"] for load in outcome["loads"])
+            lines.append(
+                f"- {mode} offline maximum {outcome['offline_maximum']:.1f} sentences/s; the server's "
+                f"best load reached {busiest / outcome['offline_maximum']:.0%} of it"
+            )
         if "equal_to_fp32" in outcome:
             lines.append(
                 f"- {mode} answers equal to fp32's: {outcome['equal_to_fp32']:.1%} of check sentences"

@@ -1,7 +1,10 @@
 """`make bench`: our server in fp32, bf16 and int8 against a naive pipeline-per-request baseline.
 
 Same checkpoint (random weights, the exact bert-base-cased architecture and vocabulary), same
-sentences, one server at a time on this machine. Writes results.json, results.md and chart.png.
+sentences, one server at a time on this machine. Before each of our servers starts, the offline
+maximum of its precision is measured (bench/offline_maximum.py), so the report says what share
+of the model's own speed the server delivers under load. Writes results.json, results.md and
+chart.png.
 
     python -m bench.run [--checkpoint DIR] [--seconds 20] [--concurrency 1 8 32] [--modes ...]
 """
@@ -17,7 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from app.cpu_features import read_cpu_features
 from bench.load import collect_answers, load_client, run_load
+from bench.offline_maximum import offline_maximum
 from bench.report import write_chart, write_markdown
 from bench.sentences import SHARED, masked_sentences
 from bench.server_process import ServerExitedError, free_port, wait_until_ready
@@ -104,6 +109,12 @@ def main() -> None:
 
     for mode in args.modes:
         print(f"== {mode}", flush=True)
+        maximum = None
+        if mode != "baseline":
+            # Measured with no server running: the two would share the same cores.
+            device, _, precision = mode.rpartition("-")
+            maximum = offline_maximum(checkpoint, precision, check, device or "cpu")  # type: ignore[arg-type]
+            print(f"offline maximum: {maximum:.1f} sentences/s", flush=True)
         try:
             with running_server(mode, checkpoint, args.out) as base_url:
                 answers[mode] = asyncio.run(collect_answers(base_url, check))
@@ -113,6 +124,8 @@ def main() -> None:
                     print(json.dumps(load.as_dict()), flush=True)
                     loads.append(load.as_dict())
                 results["modes"][mode] = {"loads": loads}
+                if maximum is not None:
+                    results["modes"][mode]["offline_maximum"] = maximum
         except RuntimeError as exc:
             print(f"{mode} unavailable: {exc}", flush=True)
             results["modes"][mode] = {"unavailable": str(exc)}
@@ -131,19 +144,14 @@ def main() -> None:
 
 
 def machine_description() -> str:
+    """The CPU with the ISA features that decide bf16 and int8 speed (AMX, AVX512-BF16, VNNI)."""
     import platform
 
     import torch
 
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in line
-        ),
-        platform.processor(),
-    )
-    return f"{os.cpu_count()} CPUs ({cpu}), torch {torch.__version__}, Python {platform.python_version()}"
+    cpu = read_cpu_features().describe()
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{os.cpu_count()} CPUs: {cpu}{gpu}; torch {torch.__version__}, Python {platform.python_version()}"
 
 
 if __name__ == "__main__":

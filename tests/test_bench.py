@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.offline_maximum import offline_maximum
 from bench.report import write_markdown
 from bench.sentences import SQUAD, masked_sentences
 
@@ -28,7 +29,11 @@ def test_report_gives_throughput_ratios_against_the_baseline(tmp_path: Path) -> 
             "baseline": {"loads": [_load(32, 10.0, 100, 150)], "equal_to_fp32": 1.0},
             "fp32": {"loads": [_load(32, 25.0, 40, 100)]},
             "bf16": {"unavailable": "PRECISION=bf16 needs a CPU with AVX512-BF16 or AMX"},
-            "int8": {"loads": [_load(32, 61.0, 20, 30)], "top1_agreement_with_fp32": 0.875},
+            "int8": {
+                "loads": [_load(1, 20.0, 20, 30), _load(32, 61.0, 20, 30)],
+                "top1_agreement_with_fp32": 0.875,
+                "offline_maximum": 80.0,
+            },
         },
     }
     text = write_markdown(results, tmp_path / "results.md")
@@ -38,6 +43,12 @@ def test_report_gives_throughput_ratios_against_the_baseline(tmp_path: Path) -> 
     assert "unavailable: PRECISION=bf16 needs" in text
     assert "int8 top-1 agreement with fp32: 87.5%" in text
     assert "baseline answers equal to fp32's: 100.0%" in text
+    assert "int8 offline maximum 80.0 sentences/s; the server's best load reached 76% of it" in text
+
+
+def test_offline_maximum_times_the_model_alone(tiny_bert_dir: Path) -> None:
+    rate = offline_maximum(tiny_bert_dir, "fp32", ["the [MASK] sat on the dog .", "a [MASK] ran"] * 20)
+    assert 0 < rate < 1e6
 
 
 @pytest.mark.skipif(not SQUAD.is_dir(), reason="../shared is not beside this checkout")
