@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from app import runtime
 from app.config import Settings
 from app.cpu_features import CpuFeatures, read_cpu_features
-from app.runtime import cpu_supports_bf16, quantized_engine_for, resolve_precision
+from app.runtime import cpu_supports_bf16, measure_bf16_speedup, quantized_engine_for, resolve_precision
 from app.serving.app import create_app
 from app.tasks import checkpoint
 from tests.conftest import wait_until_ready
@@ -21,6 +21,7 @@ SAPPHIRE_RAPIDS = CpuFeatures(
 )
 ICE_LAKE = CpuFeatures("Intel(R) Xeon(R) Platinum 8375C", frozenset({"avx512f", "avx512_vnni"}))
 OLD_CPU = CpuFeatures("Intel(R) Xeon(R) CPU E5-2680 v4", frozenset({"avx2"}))
+ZEN4 = CpuFeatures("AMD EPYC 9R14", frozenset({"avx512f", "avx512_bf16", "avx512_vnni"}))
 CPU = torch.device("cpu")
 
 
@@ -48,6 +49,31 @@ def test_amx_needs_both_tile_and_bf16_flags() -> None:
 )
 def test_auto_is_bf16_only_where_amx_runs_it(cpu: CpuFeatures, expected: str) -> None:
     assert resolve_precision("auto", CPU, cpu) == expected
+
+
+@pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no bf16 support at all")
+@pytest.mark.parametrize(("speedup", "expected"), [(2.0, "bf16"), (1.05, "fp32")])
+def test_auto_without_amx_but_with_avx512_bf16_measures(speedup: float, expected: str) -> None:
+    probes: list[str] = []
+
+    def probe() -> float:
+        probes.append("ran")
+        return speedup
+
+    assert resolve_precision("auto", CPU, ZEN4, probe) == expected
+    assert probes == ["ran"]
+    assert resolve_precision("auto", CPU, SAPPHIRE_RAPIDS, probe) == "bf16"
+    assert probes == ["ran"], "AMX needs no probe"
+
+
+@pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no bf16 support at all")
+def test_the_bf16_probe_times_both_precisions_on_a_real_encoder(tiny_bert_dir: Path) -> None:
+    from transformers import AutoModelForMaskedLM
+
+    model = AutoModelForMaskedLM.from_pretrained(tiny_bert_dir).eval()
+    speedup = measure_bf16_speedup(model, rows=2, tokens=8)
+    assert 0 < speedup < 1000
+    assert next(model.parameters()).dtype == torch.float32, "the probe must not change the model"
 
 
 @pytest.mark.parametrize("choice", ["fp32", "bf16", "int8"])

@@ -38,6 +38,7 @@ from app.runtime import (
     PrecisionChoice,
     apply_precision,
     configure_threads,
+    measure_bf16_speedup,
     resolve_precision,
     select_device,
 )
@@ -193,17 +194,15 @@ def load_served_model(
         raise _load_failure(source, exc) from exc
     tasks, unavailable = _tasks_with_trained_heads(source, tasks, model, sorted(info.get("missing_keys", [])))
     torch_device = select_device(device)
-    chosen = precision
-    precision = resolve_precision(chosen, torch_device, read_cpu_features())
-    if chosen == "auto":
-        logger.info(
-            "PRECISION=auto chose %s on %s (%s)", precision, torch_device, read_cpu_features().describe()
-        )
-    runnable: PreTrainedModel = apply_precision(model.eval(), precision, torch_device)  # type: ignore[assignment]
+    cpu = read_cpu_features()
+    resolved = resolve_precision(precision, torch_device, cpu, lambda: measure_bf16_speedup(model.eval()))
+    if precision == "auto":
+        logger.info("PRECISION=auto chose %s on %s (%s)", resolved, torch_device, cpu.describe())
+    runnable: PreTrainedModel = apply_precision(model.eval(), resolved, torch_device)  # type: ignore[assignment]
     served = ServedModel(
         source=str(source),
         tasks={name: _bind(name, runnable, tokenizer, str(source)) for name in tasks},
-        precision=precision,
+        precision=resolved,
         device=str(torch_device),
         labels=label_names(config) if tasks[0] in ("text-classification", "token-classification") else None,
         unavailable=unavailable,
@@ -212,7 +211,7 @@ def load_served_model(
         "Loaded %s for %s (%s on %s) in %.1f s",
         source,
         ", ".join(served.tasks),
-        precision,
+        resolved,
         torch_device,
         time.perf_counter() - started,
     )
