@@ -19,7 +19,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> str:
             lines.append(f"| {mode} | - | unavailable: {outcome['unavailable']} | | | | | | |")
             continue
         for load in outcome["loads"]:
-            base = baseline.get(load["concurrency"])
+            base = baseline.get(load["concurrency"]) if "@" not in mode else None  # another task
             ratio = f"{load['sentences_per_s'] / base['sentences_per_s']:.2f}" if base else "-"
             tail = load["p99_ms"] / load["p50_ms"] if load["p50_ms"] else float("nan")
             lines.append(

@@ -29,15 +29,25 @@ from bench.server_process import ServerExitedError, free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = ROOT / "bench" / "checkpoints" / "bert-base-random"
-# "baseline", or a precision of ours; "cuda-fp16" style names run ours on a GPU.
-DEFAULT_MODES = ["baseline", "fp32", "bf16", "int8"]
+# "baseline", or a precision of ours; "cuda-fp16" style names run ours on a GPU; "@task" serves a
+# checkpoint with that head instead (the same one-text bodies: "int8@text-classification").
+DEFAULT_MODES = ["baseline", "fp32", "bf16", "int8", "int8@text-classification"]
 
 
-def ensure_checkpoint(path: Path) -> Path:
+def ensure_checkpoint(path: Path, task: str = "fill-mask") -> Path:
     if not (path / "config.json").is_file():
-        print(f"building a random-weight bert-base-cased checkpoint in {path}", flush=True)
-        subprocess.run([sys.executable, str(SHARED / "tools" / "make_checkpoint.py"), str(path)], check=True)
+        print(f"building a random-weight bert-base-cased {task} checkpoint in {path}", flush=True)
+        tool = [sys.executable, str(SHARED / "tools" / "make_checkpoint.py"), str(path), "--task", task]
+        subprocess.run(tool, check=True)
     return path
+
+
+def checkpoint_for(mode: str, fill_mask_checkpoint: Path) -> Path:
+    """The fill-mask checkpoint, or one with the head a mode's "@task" names, built beside it."""
+    task = mode.partition("@")[2]
+    if not task:
+        return fill_mask_checkpoint
+    return ensure_checkpoint(fill_mask_checkpoint.with_name(f"{fill_mask_checkpoint.name}-{task}"), task)
 
 
 def server_command(mode: str, checkpoint: Path, port: int) -> list[str]:
@@ -52,7 +62,7 @@ def server_command(mode: str, checkpoint: Path, port: int) -> list[str]:
             "--port",
             str(port),
         ]
-    device, _, precision = mode.rpartition("-")
+    device, _, precision = mode.partition("@")[0].rpartition("-")
     command = [sys.executable, "-m", "app", "serve", "--model", str(checkpoint), "--precision", precision]
     return [*command, "--device", device or "cpu", "--host", "127.0.0.1", "--port", str(port)]
 
@@ -110,13 +120,14 @@ def main() -> None:
     for mode in args.modes:
         print(f"== {mode}", flush=True)
         maximum = None
+        mode_checkpoint = checkpoint_for(mode, checkpoint)
         if mode != "baseline":
             # Measured with no server running: the two would share the same cores.
-            device, _, precision = mode.rpartition("-")
-            maximum = offline_maximum(checkpoint, precision, check, device or "cpu")  # type: ignore[arg-type]
+            device, _, precision = mode.partition("@")[0].rpartition("-")
+            maximum = offline_maximum(mode_checkpoint, precision, check, device or "cpu")  # type: ignore[arg-type]
             print(f"offline maximum: {maximum:.1f} sentences/s", flush=True)
         try:
-            with running_server(mode, checkpoint, args.out) as base_url:
+            with running_server(mode, mode_checkpoint, args.out) as base_url:
                 answers[mode] = asyncio.run(collect_answers(base_url, check))
                 loads = []
                 for concurrency in args.concurrency:
@@ -132,7 +143,7 @@ def main() -> None:
 
     reference = answers.get("fp32")
     for mode, mode_answers in answers.items():
-        if mode != "fp32" and reference is not None:
+        if mode != "fp32" and "@" not in mode and reference is not None:
             key = "equal_to_fp32" if mode == "baseline" else "top1_agreement_with_fp32"
             results["modes"][mode][key] = agreement(mode_answers, reference)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -1,11 +1,13 @@
 """The benchmark's own logic: its report arithmetic and its sentences."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bench.offline_maximum import offline_maximum
 from bench.report import write_markdown
+from bench.run import checkpoint_for, server_command
 from bench.sentences import SQUAD, masked_sentences
 
 
@@ -29,6 +31,7 @@ def test_report_gives_throughput_ratios_against_the_baseline(tmp_path: Path) -> 
             "baseline": {"loads": [_load(32, 10.0, 100, 150)], "equal_to_fp32": 1.0},
             "fp32": {"loads": [_load(32, 25.0, 40, 100)]},
             "bf16": {"unavailable": "PRECISION=bf16 needs a CPU with AVX512-BF16 or AMX"},
+            "int8@text-classification": {"loads": [_load(32, 90.0, 20, 30)]},
             "int8": {
                 "loads": [_load(1, 20.0, 20, 30), _load(32, 61.0, 20, 30)],
                 "top1_agreement_with_fp32": 0.875,
@@ -40,15 +43,29 @@ def test_report_gives_throughput_ratios_against_the_baseline(tmp_path: Path) -> 
     assert (tmp_path / "results.md").read_text() == text
     assert "| fp32 | 32 | 25.0 | 2.50 | 40 | 40 | 100 | 2.50 | 0 |" in text
     assert "| int8 | 32 | 61.0 | 6.10 |" in text
+    assert "| int8@text-classification | 32 | 90.0 | - |" in text  # another task: no ratio
     assert "unavailable: PRECISION=bf16 needs" in text
     assert "int8 top-1 agreement with fp32: 87.5%" in text
     assert "baseline answers equal to fp32's: 100.0%" in text
     assert "int8 offline maximum 80.0 sentences/s; the server's best load reached 76% of it" in text
 
 
-def test_offline_maximum_times_the_model_alone(tiny_bert_dir: Path) -> None:
-    rate = offline_maximum(tiny_bert_dir, "fp32", ["the [MASK] sat on the dog .", "a [MASK] ran"] * 20)
+@pytest.mark.parametrize("task", ["fill-mask", "text-classification"])
+def test_offline_maximum_times_the_model_alone(tiny_task_dir: Callable[[str], Path], task: str) -> None:
+    rate = offline_maximum(tiny_task_dir(task), "fp32", ["the [MASK] sat on the dog .", "a [MASK] ran"] * 20)
     assert 0 < rate < 1e6
+
+
+def test_a_task_mode_serves_a_checkpoint_with_that_head(tmp_path: Path) -> None:
+    fill_mask = tmp_path / "bert-base-random"
+    assert checkpoint_for("int8", fill_mask) == fill_mask
+    classifier = tmp_path / "bert-base-random-text-classification"
+    classifier.mkdir()
+    (classifier / "config.json").write_text("{}")  # already built: nothing to make
+    assert checkpoint_for("int8@text-classification", fill_mask) == classifier
+    command = server_command("cuda-fp16@text-classification", classifier, 5000)
+    assert command[command.index("--precision") + 1] == "fp16"
+    assert command[command.index("--device") + 1] == "cuda"
 
 
 @pytest.mark.skipif(not SQUAD.is_dir(), reason="../shared is not beside this checkout")
