@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check app tests bench deploy
 	$(BIN)/mypy app
 
-bench: $(STAMP)  ## baseline vs our server in fp32, bf16, int8 (see README, Performance)
+bench: $(STAMP)  ## baseline vs our server in fp32, bf16, int8 and a classifier (see README, Performance)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 format: $(STAMP)
