@@ -91,7 +91,9 @@ def quantized_engine_for(cpu: CpuFeatures) -> QuantizedEngine:
     return "onednn" if cpu.amx else "x86"
 
 
-def apply_precision(model: torch.nn.Module, precision: Precision, device: torch.device) -> torch.nn.Module:
+def apply_precision(
+    model: torch.nn.Module, precision: Precision, device: torch.device, cpu: CpuFeatures | None = None
+) -> torch.nn.Module:
     """fp32 is exact; bf16/fp16 halve the weights; int8 quantizes Linear layers dynamically (CPU)."""
     if precision == "fp32":
         return model.to(device)
@@ -100,7 +102,7 @@ def apply_precision(model: torch.nn.Module, precision: Precision, device: torch.
             raise ModelLoadError(
                 "PRECISION=int8 is dynamic quantization for CPUs; on a GPU use fp16 or bf16."
             )
-        engine = quantized_engine_for(read_cpu_features())
+        engine = quantized_engine_for(cpu or read_cpu_features())
         if engine in torch.backends.quantized.supported_engines:
             torch.backends.quantized.engine = engine
         logger.info("int8 uses the %s quantized engine", torch.backends.quantized.engine)

@@ -34,6 +34,21 @@ async def until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
         await asyncio.sleep(0.005)
 
 
+def interrupt_at_call(monkeypatch: pytest.MonkeyPatch, target: Any, method: str, call: int) -> None:
+    """The `call`-th call of `target.method` raises KeyboardInterrupt, as a power cut would."""
+    original = getattr(target, method)
+    calls = 0
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == call:
+            raise KeyboardInterrupt("power cut")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(target, method, interrupted)
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     """../shared beside the checkout, with Azure's sample requests and real datasets."""

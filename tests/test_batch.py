@@ -16,6 +16,7 @@ from app.tasks.checkpoint import load_fill_mask_model
 from app.tasks.fill_mask import FillMaskModel
 from app.tasks.mask_spelling import MASK_SPELLING
 from bench.peak_memory import peak_rss_mb
+from tests.conftest import interrupt_at_call
 from tests.test_model import INPUTS, pipeline_candidates
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,19 +175,11 @@ def test_a_crash_loses_at_most_the_mini_batch_in_progress_and_a_rerun_duplicates
     run_batch_job(tiny_model, files, reference)
 
     options = BatchOptions(output_dir=tmp_path / "crashed", mini_batch_rows=3)
-    calls = 0
-    target: Any = tiny_model if crash_at == "model" else Ledger
-    method = "predict_encoded" if crash_at == "model" else "record"
-    original = getattr(target, method)
-
-    def crashing(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 4:
-            raise KeyboardInterrupt("power cut")  # after the outputs of this mini-batch, for "ledger"
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(target, method, crashing)
+    # "ledger": after the outputs of the fourth mini-batch were written, before they were recorded
+    if crash_at == "model":
+        interrupt_at_call(monkeypatch, tiny_model, "predict_encoded", 4)
+    else:
+        interrupt_at_call(monkeypatch, Ledger, "record", 4)
     with pytest.raises(KeyboardInterrupt):
         run_batch_job(tiny_model, files, options)
     monkeypatch.undo()

@@ -16,6 +16,7 @@ from app.batch.job import BatchOptions, ErrorThresholdExceededError, run_batch_j
 from app.batch.ledger import Ledger
 from app.cli import main
 from app.config import TaskName
+from tests.conftest import interrupt_at_call
 from tests.test_batch_tasks import (
     Record,
     expected_predictions,
@@ -160,19 +161,10 @@ def test_a_crashed_question_answering_job_resumes_without_duplicates_or_losses(
     run_batch_job(task, files, reference)
 
     options = BatchOptions(output_dir=tmp_path / "crashed", mini_batch_rows=3)
-    calls = 0
-    target: Any = task if crash_at == "model" else Ledger
-    method = "forward" if crash_at == "model" else "record"
-    original = getattr(target, method)
-
-    def crashing(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 4:
-            raise KeyboardInterrupt("power cut")
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(target, method, crashing)
+    if crash_at == "model":
+        interrupt_at_call(monkeypatch, task, "forward", 4)
+    else:
+        interrupt_at_call(monkeypatch, Ledger, "record", 4)
     with pytest.raises(KeyboardInterrupt):
         run_batch_job(task, files, options)
     monkeypatch.undo()

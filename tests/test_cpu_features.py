@@ -23,6 +23,7 @@ ICE_LAKE = CpuFeatures("Intel(R) Xeon(R) Platinum 8375C", frozenset({"avx512f", 
 OLD_CPU = CpuFeatures("Intel(R) Xeon(R) CPU E5-2680 v4", frozenset({"avx2"}))
 ZEN4 = CpuFeatures("AMD EPYC 9R14", frozenset({"avx512f", "avx512_bf16", "avx512_vnni"}))
 CPU = torch.device("cpu")
+NEEDS_BF16 = pytest.mark.skipif(not cpu_supports_bf16(), reason="bf16 weights need a CPU with bf16 support")
 
 
 def test_cpuinfo_gives_the_model_and_the_first_processors_flags(tmp_path: Path) -> None:
@@ -51,9 +52,11 @@ def test_auto_is_bf16_only_where_amx_runs_it(cpu: CpuFeatures, expected: str) ->
     assert resolve_precision("auto", CPU, cpu) == expected
 
 
-@pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no bf16 support at all")
 @pytest.mark.parametrize(("speedup", "expected"), [(2.0, "bf16"), (1.05, "fp32")])
-def test_auto_without_amx_but_with_avx512_bf16_measures(speedup: float, expected: str) -> None:
+def test_auto_without_amx_but_with_avx512_bf16_measures(
+    monkeypatch: pytest.MonkeyPatch, speedup: float, expected: str
+) -> None:
+    monkeypatch.setattr(runtime, "cpu_supports_bf16", lambda: True)  # the probe is faked too
     probes: list[str] = []
 
     def probe() -> float:
@@ -66,7 +69,7 @@ def test_auto_without_amx_but_with_avx512_bf16_measures(speedup: float, expected
     assert probes == ["ran"], "AMX needs no probe"
 
 
-@pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no bf16 support at all")
+@NEEDS_BF16
 def test_the_bf16_probe_times_both_precisions_on_a_real_encoder(tiny_bert_dir: Path) -> None:
     from transformers import AutoModelForMaskedLM
 
@@ -106,15 +109,16 @@ def restore_engine() -> Iterator[None]:
 def test_loading_int8_sets_the_engine_for_this_cpu(
     tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch, restore_engine: None, cpu: CpuFeatures, engine: str
 ) -> None:
-    monkeypatch.setattr(runtime, "read_cpu_features", lambda: cpu)
+    monkeypatch.setattr(checkpoint, "read_cpu_features", lambda: cpu)
     served = checkpoint.load_served_model(str(tiny_bert_dir), device="cpu", precision="int8")
     assert torch.backends.quantized.engine == engine
     answer = served.tasks["fill-mask"].predict(["the [MASK] sat ."], top_k=2)  # type: ignore[attr-defined]
     assert len(answer[0][0]) == 2
 
 
-@pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no bf16 support at all")
-@pytest.mark.parametrize(("cpu", "expected"), [(SAPPHIRE_RAPIDS, "bf16"), (ICE_LAKE, "fp32")])
+@pytest.mark.parametrize(
+    ("cpu", "expected"), [pytest.param(SAPPHIRE_RAPIDS, "bf16", marks=NEEDS_BF16), (ICE_LAKE, "fp32")]
+)
 def test_ready_reports_the_precision_auto_chose(
     tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch, cpu: CpuFeatures, expected: str
 ) -> None:

@@ -23,10 +23,11 @@ from tqdm import tqdm
 from app.batch.inputs import count_rows
 from app.batch.ledger import Ledger
 from app.batch.outputs import ScoredLine, write_csv, write_jsonl
-from app.batch.task_rows import InputRow, RowLayout, check_file, layout_for, read_rows, task_options
+from app.batch.task_rows import InputRow, RowLayout, check_file, layout_for, read_rows
 from app.engine.offline import predict_all
 from app.errors import InvalidInputError
 from app.tasks.base import Task
+from app.tasks.options import task_options
 
 logger = logging.getLogger(__name__)
 

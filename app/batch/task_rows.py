@@ -15,11 +15,7 @@ from app.batch.inputs import InputFileError, InputRecord, csv_columns, is_csv, i
 from app.config import TaskName
 from app.tasks.base import Task
 from app.tasks.checkpoint import ServedModel
-from app.tasks.fill_mask import FillMaskOptions
-from app.tasks.next_sentence import NextSentenceOptions
-from app.tasks.question_answering import QuestionAnsweringOptions
-from app.tasks.text_classification import ClassificationOptions
-from app.tasks.token_classification import TokenClassificationOptions, Words
+from app.tasks.token_classification import Words
 
 TOKENS_COLUMN = "tokens"  # NER: a list of words (in CSV, the list JSON-encoded)
 
@@ -98,18 +94,6 @@ def batch_task(served: ServedModel, columns: Sequence[str] | None) -> Task[Any]:
     if columns and len(columns) == 2 and "next-sentence-prediction" in served.tasks:
         return served.tasks["next-sentence-prediction"]
     return served.tasks[served.primary_task]
-
-
-def task_options(task: TaskName, top_k: int) -> Any:
-    if task == "fill-mask":
-        return FillMaskOptions(top_k)
-    if task == "text-classification":
-        return ClassificationOptions(top_k)
-    if task == "next-sentence-prediction":
-        return NextSentenceOptions(top_k)
-    if task == "question-answering":
-        return QuestionAnsweringOptions(top_k=top_k)
-    return TokenClassificationOptions()
 
 
 def check_file(layout: RowLayout, file: Path) -> None:

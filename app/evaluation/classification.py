@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from app.datasets.text_classification import LabelledText
+from app.engine.engine import BatchLimits
 from app.errors import InvalidInputError
 from app.evaluation.charts import confusion_matrix_chart
-from app.evaluation.prediction import BatchLimits, predict_with_progress
+from app.evaluation.prediction import predict_with_progress
 from app.evaluation.results import skip_reason, skipped_line, write_results
 from app.tasks.base import Scored, Task
 

@@ -17,13 +17,13 @@ from app.datasets.records import DatasetError
 from app.datasets.sentence_pairs import build_sentence_pairs, read_documents
 from app.datasets.squad import load_qa_examples
 from app.datasets.text_classification import load_labelled_texts
+from app.engine.engine import BatchLimits
 from app.errors import InvalidRequestError, ModelLoadError
 from app.evaluation.classification import evaluate_classification
 from app.evaluation.fill_mask import EvalOptions, evaluate
 from app.evaluation.fill_mask_data import load_examples
 from app.evaluation.ner import evaluate_ner
 from app.evaluation.nsp import evaluate_next_sentence, labelled_pairs
-from app.evaluation.prediction import BatchLimits
 from app.evaluation.qa import evaluate_qa
 from app.tasks.base import Task
 from app.tasks.checkpoint import ServedModel, load_configured_model

@@ -14,11 +14,12 @@ from typing import Any
 
 from tqdm import tqdm
 
+from app.engine.engine import BatchLimits
 from app.errors import InvalidInputError
 from app.evaluation.fill_mask_data import EvalExample
 from app.evaluation.fill_mask_metrics import MaskOutcome, summarize
 from app.evaluation.fill_mask_report import write_chart, write_report
-from app.evaluation.prediction import BatchLimits, predict_with_progress
+from app.evaluation.prediction import predict_with_progress
 from app.tasks.fill_mask import FillMaskModel, FillMaskOptions, MaskCandidates
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from app.datasets.conll import TaggedSentence
+from app.engine.engine import BatchLimits
 from app.errors import InvalidInputError
 from app.evaluation.charts import bar_chart
-from app.evaluation.prediction import BatchLimits, predict_with_progress
+from app.evaluation.prediction import predict_with_progress
 from app.evaluation.results import skip_reason, skipped_line, write_results
 from app.tasks.base import Task
 from app.tasks.token_classification import TokenClassificationOptions, Words, WordTag

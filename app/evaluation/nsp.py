@@ -9,8 +9,8 @@ from typing import Any
 
 from app.datasets.sentence_pairs import SentencePair
 from app.datasets.text_classification import LabelledText
+from app.engine.engine import BatchLimits
 from app.evaluation.classification import evaluate_classification
-from app.evaluation.prediction import BatchLimits
 from app.tasks.base import Task
 from app.tasks.next_sentence import NSP_LABELS, NextSentenceOptions
 

@@ -5,22 +5,16 @@ chunk's features are freed before the next is encoded.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from tqdm import tqdm
 
+from app.engine.engine import BatchLimits
 from app.engine.offline import predict_all
 from app.errors import InvalidInputError
 from app.tasks.base import Task
 
 CHUNK_EXAMPLES = 256
-
-
-@dataclass(frozen=True)
-class BatchLimits:
-    max_batch_tokens: int = 4096
-    max_batch_size: int = 32
 
 
 def predict_with_progress(

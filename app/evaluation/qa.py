@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from app.datasets.squad import QAExample
+from app.engine.engine import BatchLimits
 from app.errors import InvalidInputError
 from app.evaluation.charts import histogram
-from app.evaluation.prediction import BatchLimits, predict_with_progress
+from app.evaluation.prediction import predict_with_progress
 from app.evaluation.results import skipped_line, write_results
 from app.evaluation.squad_metrics import best_exact_match, best_f1
 from app.tasks.base import Task

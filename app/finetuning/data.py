@@ -143,7 +143,8 @@ def _names_in_order(values: Any, column: str) -> list[str]:
 
 def _texts(path: Path, labels: list[str], options: FinetuneOptions) -> list[LabelledText]:
     columns = options.columns
-    _check_labels_known(path, labels, columns.label, options.train)
+    if path != options.train:  # the training file made the label set: its labels are known
+        _check_labels_known(path, labels, columns.label, options.train)
     examples = load_labelled_texts(path, labels, columns.text, columns.text_pair, columns.label)
     for example in examples:
         if not example.text.strip():
@@ -156,8 +157,6 @@ def _check_labels_known(path: Path, labels: Sequence[str], column: str, train: P
         try:
             resolve_label(record.get(column), labels, record.where(column))
         except DatasetError as exc:
-            if path == train:
-                raise
             raise DatasetError(
                 f"{record.where(column)}: label {record.get(column)!r} does not occur in the training "
                 f"file {train.name} (labels: {', '.join(labels)})"

@@ -11,28 +11,26 @@ from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from app.engine.engine import BatchLimits
 from app.engine.offline import predict_all
 from app.errors import InvalidInputError
 from app.evaluation.classification import classification_metrics, evaluate_classification
 from app.evaluation.ner import evaluate_ner, ner_metrics
-from app.evaluation.prediction import BatchLimits
 from app.evaluation.qa import evaluate_qa
 from app.evaluation.squad_metrics import best_exact_match, best_f1
 from app.finetuning.options import FinetuneTask
 from app.tasks.base import Task
-from app.tasks.question_answering import QuestionAnsweringOptions, QuestionAnsweringTask
-from app.tasks.text_classification import ClassificationOptions, TextClassificationTask
-from app.tasks.token_classification import TokenClassificationOptions, TokenClassificationTask, Words
+from app.tasks.checkpoint import bind_task
+from app.tasks.question_answering import QuestionAnsweringOptions
+from app.tasks.text_classification import ClassificationOptions
+from app.tasks.token_classification import TokenClassificationOptions, Words
 
 LIMITS = BatchLimits(max_batch_tokens=4096, max_batch_size=32)
 
 
 def bind(task: FinetuneTask, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> Task[Any]:
-    if task == "text-classification":
-        return TextClassificationTask(model, tokenizer)
-    if task == "token-classification":
-        return TokenClassificationTask(model, tokenizer)
-    return QuestionAnsweringTask(model, tokenizer)
+    """The served task's code on the model being trained."""
+    return bind_task(task, model, tokenizer, source="fine-tuning")
 
 
 def split_metrics(

@@ -9,14 +9,10 @@ scheduler and RNG states.
 import logging
 import shutil
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import (
-    AutoModelForQuestionAnswering,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
     AutoTokenizer,
     DataCollatorForTokenClassification,
     DataCollatorWithPadding,
@@ -29,19 +25,16 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
+from app.cpu_features import read_cpu_features
 from app.finetuning.data import TaskData
 from app.finetuning.features import classification_features, ner_features, qa_features
 from app.finetuning.options import FinetuneOptions
 from app.finetuning.scoring import bind, split_metrics
 from app.runtime import cpu_supports_bf16
+from app.tasks.checkpoint import AUTO_CLASS_BY_TASK
 
 logger = logging.getLogger(__name__)
 
-AUTO_CLASSES: dict[str, Any] = {
-    "text-classification": AutoModelForSequenceClassification,
-    "token-classification": AutoModelForTokenClassification,
-    "question-answering": AutoModelForQuestionAnswering,
-}
 CHECKPOINTS = "checkpoints"
 
 
@@ -59,7 +52,7 @@ def load_model(options: FinetuneOptions, labels: list[str] | None) -> PreTrained
             "id2label": dict(enumerate(labels)),
             "label2id": {name: index for index, name in enumerate(labels)},
         }
-    model, info = AUTO_CLASSES[options.task].from_pretrained(
+    model, info = AUTO_CLASS_BY_TASK[options.task].from_pretrained(
         options.model, output_loading_info=True, dtype=torch.float32, **label_fields
     )
     created = sorted(info.get("missing_keys", []))
@@ -86,12 +79,7 @@ def resolved_precision(options: FinetuneOptions) -> str:
         return options.precision
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_supports_bf16() and _cpu_has_amx() else "fp32"
-
-
-def _cpu_has_amx() -> bool:
-    cpuinfo = Path("/proc/cpuinfo")
-    return cpuinfo.is_file() and "amx_tile" in cpuinfo.read_text()
+    return "bf16" if cpu_supports_bf16() and read_cpu_features().amx else "fp32"
 
 
 class TaskTrainer(Trainer):

@@ -13,11 +13,8 @@ from app.engine.predict import predict
 from app.errors import ModelLoadError
 from app.model_source import ModelSource
 from app.tasks.checkpoint import ServedModel, load_configured_model
-from app.tasks.fill_mask import FillMaskOptions
-from app.tasks.next_sentence import NextSentenceOptions
-from app.tasks.question_answering import QuestionAnsweringOptions
-from app.tasks.text_classification import ClassificationOptions
-from app.tasks.token_classification import TokenClassificationOptions, Words
+from app.tasks.options import task_options
+from app.tasks.token_classification import Words
 
 logger = logging.getLogger(__name__)
 
@@ -61,25 +58,25 @@ SENTENCE = "Paris is the capital of France."
 LONG_TEXT = " ".join(["The city of Paris is the capital of France."] * 8)
 
 
-def warm_up_examples(task: TaskName, mask_token: str) -> tuple[list[Any], Any]:
-    """A short and a long example of the task, and options that exercise its scores."""
+def warm_up_examples(task: TaskName, mask_token: str) -> list[Any]:
+    """A short and a long example of the task."""
     if task == "fill-mask":
-        short = f"Paris is the {mask_token} of France."
-        return [short, f"{LONG_TEXT} It is a {mask_token} city."], FillMaskOptions(top_k=5)
+        return [f"Paris is the {mask_token} of France.", f"{LONG_TEXT} It is a {mask_token} city."]
     if task == "text-classification":
-        return [(SENTENCE, None), (LONG_TEXT, None)], ClassificationOptions(top_k=2)
+        return [(SENTENCE, None), (LONG_TEXT, None)]
     if task == "next-sentence-prediction":
-        return [(SENTENCE, "It is big."), (LONG_TEXT, SENTENCE)], NextSentenceOptions()
+        return [(SENTENCE, "It is big."), (LONG_TEXT, SENTENCE)]
     if task == "token-classification":
-        return [Words.from_text(SENTENCE), Words.from_text(LONG_TEXT)], TokenClassificationOptions()
-    return [("What is Paris?", SENTENCE), ("What is Paris?", LONG_TEXT)], QuestionAnsweringOptions(top_k=2)
+        return [Words.from_text(SENTENCE), Words.from_text(LONG_TEXT)]
+    return [("What is Paris?", SENTENCE), ("What is Paris?", LONG_TEXT)]
 
 
 async def warm_up(engine: InferenceEngine, model: ServedModel) -> None:
     """Run the batch shapes traffic will bring, so the first requests pay no one-time costs."""
     batch = min(engine.limits.max_batch_size, engine.limits.max_queued_inputs, 8)
     for name, task in model.tasks.items():
-        examples, options = warm_up_examples(name, getattr(task, "mask_token", "[MASK]"))
+        examples = warm_up_examples(name, getattr(task, "mask_token", "[MASK]"))
+        options = task_options(name, top_k=5, with_scores=True)  # the scored paths too
         await predict(engine, task, examples[:1], options)
         await predict(engine, task, examples[:1] * batch, options)
         await predict(engine, task, examples[1:], options)

@@ -23,11 +23,8 @@ from app.serving.schemas import (
     QuestionAnsweringParameters,
     Text,
 )
-from app.tasks.fill_mask import FillMaskOptions
-from app.tasks.next_sentence import NextSentenceOptions
-from app.tasks.question_answering import QuestionAnsweringOptions
-from app.tasks.text_classification import ClassificationOptions
-from app.tasks.token_classification import TokenClassificationOptions, Words
+from app.tasks.options import task_options
+from app.tasks.token_classification import Words
 
 # Column names a task reads, first is the default. Classification and NSP read any names.
 TEXT_COLUMNS = ("input_string", "text")
@@ -222,17 +219,10 @@ READERS: dict[TaskName, Callable[[RequestTable], list[Any]]] = {
 
 def options_for(request: TaskRequest) -> Any:
     """The task's own options from the request's validated parameters."""
-    top_k = getattr(request.parameters, "top_k", None) or 1
-    if request.task == "fill-mask":
-        return FillMaskOptions(top_k)
-    if request.task == "text-classification":
-        return ClassificationOptions(top_k)
-    if request.task == "next-sentence-prediction":
-        return NextSentenceOptions(top_k)
-    if request.task == "token-classification":
-        return TokenClassificationOptions(with_scores=request.with_scores)
     parameters = request.parameters
-    assert isinstance(parameters, QuestionAnsweringParameters)
-    return QuestionAnsweringOptions(
-        top_k=top_k, max_answer_length=parameters.max_answer_len, doc_stride=parameters.doc_stride
-    )
+    top_k = getattr(parameters, "top_k", None) or 1
+    if isinstance(parameters, QuestionAnsweringParameters):
+        return task_options(
+            request.task, top_k, max_answer_length=parameters.max_answer_len, doc_stride=parameters.doc_stride
+        )
+    return task_options(request.task, top_k, with_scores=request.with_scores)

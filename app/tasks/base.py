@@ -106,3 +106,8 @@ def label_names(config: Any) -> list[str]:
     """The head's label names in id order, from config.id2label."""
     id2label: dict[int, str] = config.id2label or {}
     return [str(id2label[index]) for index in range(int(config.num_labels))]
+
+
+def pad_token_id(tokenizer: Any) -> int:
+    """The id padding uses; 0 (BERT's [PAD]) for a tokenizer that names none."""
+    return int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else 0

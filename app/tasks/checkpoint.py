@@ -198,10 +198,10 @@ def load_served_model(
     resolved = resolve_precision(precision, torch_device, cpu, lambda: measure_bf16_speedup(model.eval()))
     if precision == "auto":
         logger.info("PRECISION=auto chose %s on %s (%s)", resolved, torch_device, cpu.describe())
-    runnable: PreTrainedModel = apply_precision(model.eval(), resolved, torch_device)  # type: ignore[assignment]
+    runnable: PreTrainedModel = apply_precision(model.eval(), resolved, torch_device, cpu)  # type: ignore[assignment]
     served = ServedModel(
         source=str(source),
-        tasks={name: _bind(name, runnable, tokenizer, str(source)) for name in tasks},
+        tasks={name: bind_task(name, runnable, tokenizer, str(source)) for name in tasks},
         precision=resolved,
         device=str(torch_device),
         labels=label_names(config) if tasks[0] in ("text-classification", "token-classification") else None,
@@ -255,7 +255,7 @@ def _quiet_load_report() -> Iterator[None]:
         transformers_logging.set_verbosity(verbosity)
 
 
-def _bind(
+def bind_task(
     name: TaskName, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, source: str
 ) -> Task[Any]:
     if name == "fill-mask":

@@ -13,7 +13,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from app.config import TaskName
 from app.errors import InvalidInputError, ModelLoadError
-from app.tasks.base import Encoded, Feature, pad_features
+from app.tasks.base import Encoded, Feature, pad_features, pad_token_id
 from app.tasks.mask_spelling import normalize_masks
 from app.tasks.windowing import window_around_masks
 
@@ -64,7 +64,7 @@ class FillMaskModel:
         self.max_tokens = model.config.max_position_embeddings
         # Windowing keeps one special token at each end: true of BERT-style tokenizers.
         self._can_window = tokenizer.num_special_tokens_to_add() == 2
-        self.pad_token_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_token_id = pad_token_id(tokenizer)
         self._encoder, self._head = _split_encoder_and_head(model)
         self._token_strings: dict[int, str] = {}
 

@@ -13,7 +13,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from app.config import TaskName
 from app.errors import InvalidInputError
-from app.tasks.base import Encoded, Feature, Scored, pad_features
+from app.tasks.base import Encoded, Feature, Scored, pad_features, pad_token_id
 from app.tasks.text_classification import encode_pairs, rank_labels
 
 NSP_LABELS = ["IsNext", "NotNext"]
@@ -34,7 +34,7 @@ class NextSentenceTask:
         self.head: torch.nn.Module = model.cls.seq_relationship  # type: ignore[union-attr,assignment]
         self.tokenizer = tokenizer
         self.device = model.device
-        self.pad_token_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_token_id = pad_token_id(tokenizer)
         self.max_tokens: int = model.config.max_position_embeddings
 
     def encode(

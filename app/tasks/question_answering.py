@@ -17,7 +17,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from app.config import TaskName
 from app.errors import InvalidInputError
-from app.tasks.base import Encoded, Feature, pad_features
+from app.tasks.base import Encoded, Feature, pad_features, pad_token_id
 
 MAX_SEQ_LENGTH = 384
 DOC_STRIDE = 128
@@ -54,7 +54,7 @@ class QuestionAnsweringTask:
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.pad_token_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_token_id = pad_token_id(tokenizer)
         self.max_tokens: int = model.config.max_position_embeddings
 
     def encode(

@@ -13,7 +13,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from app.config import TaskName
 from app.errors import InvalidInputError
-from app.tasks.base import Encoded, Feature, Scored, label_names, pad_features
+from app.tasks.base import Encoded, Feature, Scored, label_names, pad_features, pad_token_id
 
 # (text, text_pair or None)
 TextPair = tuple[str, str | None]
@@ -31,7 +31,7 @@ class TextClassificationTask:
         self.model = model
         self.tokenizer = tokenizer
         self.labels = label_names(model.config)
-        self.pad_token_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_token_id = pad_token_id(tokenizer)
         self.max_tokens: int = model.config.max_position_embeddings
         problem = model.config.problem_type
         self.use_sigmoid = problem == "multi_label_classification" or (

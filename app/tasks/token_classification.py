@@ -14,7 +14,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from app.config import TaskName
 from app.errors import InvalidInputError
-from app.tasks.base import Encoded, Feature, label_names, pad_features
+from app.tasks.base import Encoded, Feature, label_names, pad_features, pad_token_id
 
 WORD = re.compile(r"\S+")
 # The tag of a word the tokenizer turns into no token at all (a lone combining mark, say).
@@ -72,7 +72,7 @@ class TokenClassificationTask:
         self.model = model
         self.tokenizer = tokenizer
         self.labels = label_names(model.config)
-        self.pad_token_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_token_id = pad_token_id(tokenizer)
         self.max_tokens: int = model.config.max_position_embeddings
         self.outside = OUTSIDE if OUTSIDE in self.labels else self.labels[0]
 
