@@ -76,7 +76,8 @@ class Settings(BaseSettings):
     max_concurrent_requests: int = Field(
         default=64,
         ge=1,
-        description="/score requests in flight and queued at most; beyond, 429 at once with Retry-After.",
+        description="Inference requests (POSTs) in flight and queued at most; beyond, 429 at once with "
+        "Retry-After, before the body is read.",
     )
     max_inputs_per_request: int = Field(default=256, ge=1, description="More inputs in one request: 413.")
     max_payload_bytes: int = Field(

@@ -46,12 +46,6 @@ class PayloadTooLargeError(ServiceError):
     """The body, or its number of inputs, is over the configured limit."""
 
 
-class TooManyRequestsError(ServiceError):
-    """MAX_CONCURRENT_REQUESTS are already in flight."""
-
-    headers = {"Retry-After": "1"}  # noqa: RUF012
-
-
 class UnauthorizedError(ServiceError):
     """API_KEY is set and the request did not carry it."""
 
@@ -74,7 +68,6 @@ STATUS_BY_ERROR: dict[type[ServiceError], int] = {
     QueueFullError: 429,
     EngineStoppedError: 503,
     PayloadTooLargeError: 413,
-    TooManyRequestsError: 429,
     UnauthorizedError: 401,
     DeadlineExceededError: 504,
     ClientClosedRequestError: 499,  # nginx's convention

@@ -84,9 +84,39 @@ def test_requests_beyond_max_concurrent_get_429_at_once_with_retry_after() -> No
             assert refused.status_code == 429
             assert refused.headers["retry-after"] == "1"
             assert "3 requests in flight" in refused.json()["message"]
+            assert (await client.get("/health/live")).status_code == 200, "health is never refused"
             fake.gate.set()
             assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200, 200]
             assert (await client.post("/score", json=SAMPLE_REQUEST)).status_code == 200
+            assert "fill_mask_requests_refused_total 1.0" in (await client.get("/metrics")).text
+
+    run(scenario)
+
+
+def test_a_refusal_reads_no_body_and_logs_one_line_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeFillMaskModel()
+    app = fake_app(fake, max_concurrent_requests=1)
+    body_reads = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal body_reads
+        body_reads += 1
+        return {"type": "http.request", "body": json.dumps(SAMPLE_REQUEST).encode(), "more_body": False}
+
+    async def scenario() -> None:
+        async with running(app) as client:
+            fake.gate = threading.Event()
+            held = asyncio.ensure_future(client.post("/score", json=SAMPLE_REQUEST))
+            await until(fake.holding.is_set)
+            with caplog.at_level(logging.INFO):
+                statuses = [(await call_asgi(app, receive, headers=[]))[0]["status"] for _ in range(50)]
+            fake.gate.set()
+            assert (await held).status_code == 200
+        assert statuses == [429] * 50
+        assert body_reads == 0, "a refused request's body is never read"
+        assert not [r for r in caplog.records if r.name == "app.access"], "no access line per refusal"
+        warnings = [r.getMessage() for r in caplog.records if r.name == "app.serving.admission"]
+        assert len(warnings) == 1 and "refused 1 request(s)" in warnings[0]
 
     run(scenario)
 
@@ -170,6 +200,33 @@ def test_work_of_a_client_that_went_away_is_dropped_before_compute() -> None:
             await holder
             assert (await client.post("/score", json={"inputs": ["after [MASK]"]})).status_code == 200
             assert 4 not in fake.batches, "the abandoned inputs never reached the model"
+
+    run(scenario)
+
+
+def test_a_client_gone_while_its_body_is_read_is_a_499_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = fake_app(FakeFillMaskModel())
+    messages = [
+        {"type": "http.disconnect"},
+        {"type": "http.request", "body": b'{"inputs": [', "more_body": True},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop()
+
+    async def scenario() -> None:
+        async with running(app) as client:
+            with caplog.at_level(logging.INFO):
+                sent = await call_asgi(app, receive, headers=[(b"content-type", b"application/json")])
+            assert sent[0]["status"] == 499
+            metrics = (await client.get("/metrics")).text
+            assert 'fill_mask_requests_total{route="/score",status="499"} 1.0' in metrics
+            assert 'status="500"' not in metrics
+        assert not [r for r in caplog.records if r.exc_info], "no traceback is logged"
+        access = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
+        assert [line["status"] for line in access if line["route"] == "/score"] == [499]
 
     run(scenario)
 

@@ -16,7 +16,7 @@ from app.config import Settings, get_settings
 from app.engine.engine import InferenceEngine
 from app.errors import register_exception_handlers
 from app.model_source import resolve_model_source
-from app.serving.guards import AdmissionControl
+from app.serving.admission import AdmissionControl, AdmissionMiddleware
 from app.serving.lifespan import (
     ModelLoader,
     ServingState,
@@ -101,6 +101,8 @@ def create_app(
     app.openapi = lambda: _openapi_with_request_schema(app)  # type: ignore[method-assign]
     app.add_api_route("/swagger.json", app.openapi, include_in_schema=False)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    # Added last, so outermost: a refusal costs no routing, no body, no access-log line.
+    app.add_middleware(AdmissionMiddleware, admission=admission, metrics=metrics)
     return app
 
 

@@ -1,13 +1,13 @@
-"""What a request must pass before it reaches the engine: auth, admission, body size."""
+"""What a request must pass before it reaches the engine: auth, body size (admission control is
+the pure-ASGI layer in `app.serving.admission`)."""
 
 import hmac
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
-from app.errors import InvalidRequestError, PayloadTooLargeError, TooManyRequestsError, UnauthorizedError
+from app.errors import ClientClosedRequestError, InvalidRequestError, PayloadTooLargeError, UnauthorizedError
 
 
 def check_api_key(authorization: str | None, api_key: str | None) -> None:
@@ -19,30 +19,6 @@ def check_api_key(authorization: str | None, api_key: str | None) -> None:
         raise UnauthorizedError("Missing or wrong API key: send the header 'Authorization: Bearer <key>'.")
 
 
-class AdmissionControl:
-    """At most `limit` requests in flight (queued or computing); the next one is refused at once.
-
-    A refusal beats a queue that grows without bound: the client learns in a millisecond that it
-    should retry or go elsewhere, instead of timing out.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.in_flight = 0
-
-    @contextmanager
-    def admit(self) -> Iterator[None]:
-        if self.in_flight >= self.limit:
-            raise TooManyRequestsError(
-                f"The server is at capacity ({self.limit} requests in flight); retry after a second."
-            )
-        self.in_flight += 1
-        try:
-            yield
-        finally:
-            self.in_flight -= 1
-
-
 async def read_json_body(request: Request, max_bytes: int) -> object:
     """Decode the body as JSON, refusing one over max_bytes before reading it all."""
     declared = request.headers.get("content-length")
@@ -50,11 +26,14 @@ async def read_json_body(request: Request, max_bytes: int) -> object:
         raise PayloadTooLargeError(f"The body is {declared} bytes; the limit is {max_bytes}.")
     chunks = []
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > max_bytes:
-            raise PayloadTooLargeError(f"The body is over the limit of {max_bytes} bytes.")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > max_bytes:
+                raise PayloadTooLargeError(f"The body is over the limit of {max_bytes} bytes.")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientClosedRequestError("The client closed the connection while sending the body.") from None
     try:
         return json.loads(b"".join(chunks))
     except (ValueError, RecursionError) as exc:

@@ -34,12 +34,17 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.refused_requests = Counter(
+            "fill_mask_requests_refused",
+            "Inference requests refused with 429 by admission control, before routing.",
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "fill_mask_queue_inputs", "Inputs waiting for the model.", registry=self.registry
         )
         self.in_flight = Gauge(
             "fill_mask_requests_in_flight",
-            "/score requests admitted and not yet answered.",
+            "Inference requests admitted and not yet answered.",
             registry=self.registry,
         )
         self.batch_size = Histogram(
