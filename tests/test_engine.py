@@ -9,9 +9,10 @@ import pytest
 
 from app.engine import engine as engine_module
 from app.engine.engine import BatchLimits, InferenceEngine
-from app.engine.predict import predict
+from app.engine.predict import INLINE_ENCODE_CHARACTERS, characters, predict
 from app.errors import EngineStoppedError, QueueFullError
 from app.tasks.fill_mask import FillMaskOptions
+from app.tasks.token_classification import Words
 from tests.conftest import until
 from tests.fakes import FakeFillMaskModel
 
@@ -178,3 +179,29 @@ def test_a_batch_holds_one_task_and_every_task_is_answered() -> None:
         assert other.batches == [2]
 
     run_with_engine(scenario)
+
+
+def test_a_short_request_is_tokenized_on_the_event_loop_and_a_long_one_in_a_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> list[str]:
+        threads: list[str] = []
+        encode = model.encode
+
+        def recording_encode(texts: Any, options: Any) -> Any:
+            threads.append(threading.current_thread().name)
+            return encode(texts, options)
+
+        monkeypatch.setattr(model, "encode", recording_encode)
+        await ask(engine, model, ["short [MASK]"], 1)
+        await ask(engine, model, ["long [MASK] " + "word " * INLINE_ENCODE_CHARACTERS], 1)
+        return threads
+
+    threads = run_with_engine(scenario)
+    assert threads[0] == threading.main_thread().name
+    assert threads[1] != threading.main_thread().name
+
+
+def test_characters_counts_the_text_in_every_kind_of_example() -> None:
+    assert characters(["ab", ("cde", None)]) == 5
+    assert characters([Words.from_text("New York rocks")]) == len("NewYorkrocks")

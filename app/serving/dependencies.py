@@ -19,28 +19,31 @@ from app.tasks.checkpoint import ServedModel
 
 DISCONNECT_POLL_S = 0.25
 
+# Every dependency is `async def`: FastAPI runs a plain `def` one in its thread pool, a thread
+# hop per dependency per request that costs more than the dependency itself.
 
-def get_serving_state(request: Request) -> ServingState:
+
+async def get_serving_state(request: Request) -> ServingState:
     state: ServingState = request.app.state.serving
     return state
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def require_api_key(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
+async def require_api_key(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
     check_api_key(request.headers.get("authorization"), settings.api_key)
 
 
-def get_engine(serving: Annotated[ServingState, Depends(get_serving_state)]) -> InferenceEngine:
+async def get_engine(serving: Annotated[ServingState, Depends(get_serving_state)]) -> InferenceEngine:
     if serving.engine is None or not serving.ready:
         raise ModelNotReadyError(serving.not_ready_reason())
     return serving.engine
 
 
-def get_model(serving: Annotated[ServingState, Depends(get_serving_state)]) -> ServedModel:
+async def get_model(serving: Annotated[ServingState, Depends(get_serving_state)]) -> ServedModel:
     if serving.model is None or not serving.ready:
         raise ModelNotReadyError(serving.not_ready_reason())
     return serving.model
