@@ -76,8 +76,14 @@ class Settings(BaseSettings):
     max_concurrent_requests: int = Field(
         default=64,
         ge=1,
-        description="Inference requests (POSTs) in flight and queued at most; beyond, 429 at once with "
+        description="Inference requests (POSTs) in flight and queued at most; beyond, 429 with "
         "Retry-After, before the body is read.",
+    )
+    max_refusals_per_s: float = Field(
+        default=100,
+        gt=0,
+        description="429s answered at once per second, after a burst of 64; beyond, a refusal waits its "
+        "turn (at most 2 s), so clients that retry without waiting cannot eat the model's CPU.",
     )
     max_inputs_per_request: int = Field(default=256, ge=1, description="More inputs in one request: 413.")
     max_payload_bytes: int = Field(

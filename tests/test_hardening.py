@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.engine import engine as engine_module
+from app.serving import admission as admission_module
 from app.serving.app import create_app
 from app.serving.schemas import SAMPLE_REQUEST
 from tests.conftest import until, wait_until_ready
@@ -309,3 +310,17 @@ def test_a_dead_worker_turns_ready_503_and_stops_the_process(monkeypatch: pytest
         assert stopped.wait(5)
         ready = client.get("/health/ready")
         assert ready.status_code == 503 and "worker died" in ready.json()["message"]
+
+
+def test_refusals_beyond_the_burst_are_paced_to_the_configured_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(admission_module.time, "monotonic", lambda: clock[0])
+    admission = admission_module.AdmissionControl(limit=1, refusals_per_s=100)
+    burst = admission_module.REFUSAL_BURST
+    delays = [admission.refusal_delay() for _ in range(burst + 3)]
+    assert delays[:burst] == [0.0] * burst, "a burst is answered at once"
+    assert delays[burst:] == pytest.approx([0.01, 0.02, 0.03]), "then one per 1/100 s"
+    clock[0] += 10  # a quiet spell refills the burst
+    assert admission.refusal_delay() == 0.0
+    many = [admission.refusal_delay() for _ in range(10_000)]
+    assert max(many) == admission_module.MAX_REFUSAL_DELAY_S, "no refusal waits longer than the cap"

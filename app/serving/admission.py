@@ -4,9 +4,15 @@ line of its own.
 
 A refusal beats a queue that grows without bound: the client learns at once that it should retry
 or go elsewhere. Under a flood of clients that retry without waiting, every refusal must cost
-next to nothing, or the refusals eat the CPU the admitted requests need.
+next to nothing, or the refusals eat the CPU the admitted requests need. Cheap is not enough on
+two cores: clients that resend at once can ask thousands of times a second. So refusals are
+paced (GCRA, the token bucket of rate limiters): up to REFUSAL_BURST answered at once, then at
+most `refusals_per_s`; a refusal beyond that waits its turn (at most MAX_REFUSAL_DELAY_S),
+costing a timer rather than CPU, which holds a client that ignores Retry-After to about the pace
+it was asked to keep.
 """
 
+import asyncio
 import json
 import logging
 import time
@@ -18,16 +24,22 @@ from app.serving.metrics import ServiceMetrics
 logger = logging.getLogger(__name__)
 
 REFUSAL_LOG_INTERVAL_S = 10.0
+REFUSAL_BURST = 64
+MAX_REFUSAL_DELAY_S = 2.0
+# The Open Inference Protocol answers errors as {"error": ...}; Azure's routes as {"message": ...}.
+ERROR_KEY_BY_PATH_PREFIX = (("/v2/", "error"),)
 
 
 class AdmissionControl:
     """Counts inference requests in flight (queued or computing) against a limit."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, refusals_per_s: float = 100.0) -> None:
         self.limit = limit
         self.in_flight = 0
         self.refused_since_log = 0
         self.last_log = -REFUSAL_LOG_INTERVAL_S
+        self.refusal_interval = 1 / refusals_per_s
+        self.next_refusal_at = 0.0  # GCRA's theoretical arrival time of the next refusal
 
     def try_admit(self) -> bool:
         if self.in_flight >= self.limit:
@@ -38,6 +50,15 @@ class AdmissionControl:
 
     def release(self) -> None:
         self.in_flight -= 1
+
+    def refusal_delay(self) -> float:
+        """Seconds this refusal waits before it is sent: 0 within the burst, then its turn."""
+        now = time.monotonic()
+        tolerance = (REFUSAL_BURST - 1) * self.refusal_interval
+        due = max(self.next_refusal_at, now)
+        delay = min(max(0.0, due - tolerance - now), MAX_REFUSAL_DELAY_S)
+        self.next_refusal_at = min(due, now + tolerance + MAX_REFUSAL_DELAY_S) + self.refusal_interval
+        return delay
 
     def _note_refusal(self) -> None:
         """One warning per interval, with the count, rather than a line per refusal."""
@@ -59,7 +80,10 @@ class AdmissionMiddleware:
         self.admission = admission
         self.metrics = metrics
         message = f"The server is at capacity ({admission.limit} requests in flight); retry after a second."
-        self.refusal_body = json.dumps({"message": message}).encode()
+        self.refusal_bodies = {
+            key: json.dumps({key: message}).encode()
+            for key in ("message", *dict(ERROR_KEY_BY_PATH_PREFIX).values())
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -67,18 +91,27 @@ class AdmissionMiddleware:
             return
         if not self.admission.try_admit():
             self.metrics.refused_requests.inc()
-            await self._refuse(send)
+            delay = self.admission.refusal_delay()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self._refuse(send, self._refusal_body(scope["path"]))
             return
         try:
             await self.app(scope, receive, send)
         finally:
             self.admission.release()
 
-    async def _refuse(self, send: Send) -> None:
+    def _refusal_body(self, path: str) -> bytes:
+        for prefix, key in ERROR_KEY_BY_PATH_PREFIX:
+            if path.startswith(prefix):
+                return self.refusal_bodies[key]
+        return self.refusal_bodies["message"]
+
+    async def _refuse(self, send: Send, body: bytes) -> None:
         headers = [
             (b"content-type", b"application/json"),
-            (b"content-length", str(len(self.refusal_body)).encode()),
+            (b"content-length", str(len(body)).encode()),
             (b"retry-after", b"1"),
         ]
         await send({"type": "http.response.start", "status": 429, "headers": headers})
-        await send({"type": "http.response.body", "body": self.refusal_body})
+        await send({"type": "http.response.body", "body": body})

@@ -48,7 +48,7 @@ def create_app(
     process must then stop (and exit non-zero), never hang half-alive."""
     settings = settings or get_settings()
     metrics = ServiceMetrics()
-    admission = AdmissionControl(settings.max_concurrent_requests)
+    admission = AdmissionControl(settings.max_concurrent_requests, settings.max_refusals_per_s)
     state = ServingState(source=resolve_model_source(settings))
 
     def fail(reason: str) -> None:
