@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from app.cpu_features import read_cpu_features
 from bench.load import collect_answers, load_client, run_load
 from bench.offline_maximum import offline_maximum
@@ -131,9 +133,14 @@ def main() -> None:
                 answers[mode] = asyncio.run(collect_answers(base_url, check))
                 loads = []
                 for concurrency in args.concurrency:
+                    busy_before = model_busy_seconds(base_url)
                     load = run_load(base_url, sentences, concurrency, args.seconds)
-                    print(json.dumps(load.as_dict()), flush=True)
-                    loads.append(load.as_dict())
+                    outcome: dict[str, Any] = load.as_dict()
+                    if busy_before is not None:
+                        busy = (model_busy_seconds(base_url) or 0) - busy_before
+                        outcome["model_busy"] = round(busy / load.seconds, 3)
+                    print(json.dumps(outcome), flush=True)
+                    loads.append(outcome)
                 results["modes"][mode] = {"loads": loads}
                 if maximum is not None:
                     results["modes"][mode]["offline_maximum"] = maximum
@@ -152,6 +159,17 @@ def main() -> None:
     print(markdown)
     if "baseline" in answers and reference is not None and answers["baseline"] != reference:
         raise SystemExit("fp32 answers differ from the baseline's: see results.json")
+
+
+def model_busy_seconds(base_url: str) -> float | None:
+    """Our server's fill_mask_model_busy_seconds_total (None for the baseline, which has no metrics)."""
+    response = httpx.get(f"{base_url}/metrics", timeout=10)
+    if response.status_code != 200:
+        return None
+    for line in response.text.splitlines():
+        if line.startswith("fill_mask_model_busy_seconds_total "):
+            return float(line.split()[1])
+    return None
 
 
 def machine_description() -> str:

@@ -71,11 +71,11 @@ def test_requests_that_queue_together_share_one_batch() -> None:
 def test_each_request_gets_its_own_top_k_from_a_shared_batch() -> None:
     async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
         gate = await hold_first_batch(engine, model)
-        one = asyncio.ensure_future(ask(engine, model, ["a [MASK]"], 1))
+        one = asyncio.ensure_future(ask(engine, model, ["a [MASK] [MASK]"], 1))
         three = asyncio.ensure_future(ask(engine, model, ["b [MASK] [MASK]"], 3))
         await queued(engine, 2)
         gate.set()
-        assert [len(mask) for mask in (await one)[0]] == [1]
+        assert [len(mask) for mask in (await one)[0]] == [1, 1]
         assert [len(mask) for mask in (await three)[0]] == [3, 3]
         assert model.batches[-1] == 2
 

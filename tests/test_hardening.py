@@ -273,6 +273,8 @@ def test_metrics_count_requests_batches_and_load_time(client: TestClient) -> Non
     assert "fill_mask_batch_size_count" in text and "fill_mask_batch_tokens_sum" in text
     assert "fill_mask_queue_inputs 0.0" in text
     assert "fill_mask_requests_in_flight 0.0" in text
+    busy = next(line for line in text.splitlines() if line.startswith("fill_mask_model_busy_seconds_total "))
+    assert float(busy.split()[1]) > 0
     load_seconds = next(
         line for line in text.splitlines() if line.startswith("fill_mask_model_load_seconds ")
     )

@@ -9,7 +9,7 @@ more rules keep CPU time for real tokens:
 
 from collections.abc import Sequence
 
-MAX_PADDING_FRACTION = 0.25
+MAX_PADDING_FRACTION = 0.10
 
 
 def padded_tokens(lengths: Sequence[int]) -> int:

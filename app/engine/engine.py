@@ -48,7 +48,7 @@ class InferenceEngine:
         self,
         limits: BatchLimits | None = None,
         *,
-        on_batch: Callable[[int, int], None] | None = None,
+        on_batch: Callable[[int, int, float], None] | None = None,
         on_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.limits = limits or BatchLimits()
@@ -133,8 +133,7 @@ class InferenceEngine:
     async def _run_batch(self, batch: list[WorkItem]) -> None:
         loop = asyncio.get_running_loop()
         task = batch[0].task
-        if self._on_batch is not None:
-            self._on_batch(len(batch), padded_tokens([len(item.feature.input_ids) for item in batch]))
+        started = time.perf_counter()
         try:
             outputs = await loop.run_in_executor(
                 self._executor, task.forward, [item.feature for item in batch]
@@ -147,6 +146,9 @@ class InferenceEngine:
             for item in batch:
                 await self._run_batch([item])
             return
+        if self._on_batch is not None:
+            lengths = [len(item.feature.input_ids) for item in batch]
+            self._on_batch(len(batch), padded_tokens(lengths), time.perf_counter() - started)
         for item, output in zip(batch, outputs, strict=True):
             _settle(item, output)
 

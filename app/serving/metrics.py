@@ -59,6 +59,11 @@ class ServiceMetrics:
             buckets=BATCH_TOKEN_BUCKETS,
             registry=self.registry,
         )
+        self.model_busy_seconds = Counter(
+            "fill_mask_model_busy_seconds",
+            "Seconds the model spent computing batches: its rate is the share of time the model is busy.",
+            registry=self.registry,
+        )
         self.model_load_seconds = Gauge(
             "fill_mask_model_load_seconds", "Time to load and warm up the model.", registry=self.registry
         )
@@ -67,9 +72,10 @@ class ServiceMetrics:
         self.requests.labels(route=route, status=str(status)).inc()
         self.request_seconds.labels(route=route).observe(seconds)
 
-    def observe_batch(self, size: int, padded_tokens: int) -> None:
+    def observe_batch(self, size: int, padded_tokens: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.batch_tokens.observe(padded_tokens)
+        self.model_busy_seconds.inc(seconds)
 
     def track(self, queue_depth: Callable[[], float], in_flight: Callable[[], float]) -> None:
         self.queue_depth.set_function(queue_depth)
