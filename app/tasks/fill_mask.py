@@ -6,7 +6,7 @@ FLOPs, only to drop them.
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -14,6 +14,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from app.config import TaskName
 from app.errors import InvalidInputError, ModelLoadError
 from app.tasks.base import Encoded, Feature, pad_features, pad_token_id
+from app.tasks.fill_mask_pipeline import completed_sequences, resolve_targets
 from app.tasks.mask_spelling import normalize_masks
 from app.tasks.windowing import window_around_masks
 
@@ -30,6 +31,8 @@ class Candidate:
     token_str: str
     token: int
     score: float
+    # The input completed with this candidate, as the fill-mask pipeline's `sequence` (when asked).
+    sequence: str | None = None
 
 
 # One input's answer: for each mask, its candidates, best first.
@@ -41,11 +44,15 @@ Predictions = list[MaskCandidates]
 @dataclass(frozen=True)
 class FillMaskOptions:
     top_k: int = 1
+    # Only these words compete (the pipeline's `targets`): scores stay probabilities over the vocabulary.
+    targets: tuple[str, ...] | None = None
+    with_sequences: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class MaskedFeature(Feature):
     top_k: int = 1
+    target_ids: tuple[int, ...] | None = None
 
 
 class FillMaskModel:
@@ -112,27 +119,47 @@ class FillMaskModel:
     def encode(
         self, texts: Sequence[str], options: FillMaskOptions
     ) -> list[Encoded[MaskedFeature] | InvalidInputError]:
-        """Masks in any spelling; each text becomes one feature (a window around its masks if long)."""
+        """Masks in any spelling; each text becomes one feature (a window around its masks if long).
+
+        With `with_sequences`, the context of a windowed text holds all its token ids, for decode to
+        complete the whole text rather than the window.
+        """
         normalized = [normalize_masks(text, self.mask_token) for text in texts]
+        target_ids = resolve_targets(self.tokenizer, options.targets) if options.targets is not None else None
         encoded: list[Encoded[MaskedFeature] | InvalidInputError] = []
         for index, (text, ids) in enumerate(zip(normalized, self.token_ids_each(normalized), strict=True)):
             if self.mask_token not in text:
                 encoded.append(InvalidInputError(f"Input {index} {NO_MASK}"))
             elif isinstance(ids, InvalidInputError):
                 encoded.append(ids)
+            elif isinstance(target_ids, InvalidInputError):
+                encoded.append(target_ids)
             else:
-                encoded.append(Encoded([MaskedFeature(ids, top_k=options.top_k)]))
+                feature = MaskedFeature(ids, top_k=options.top_k, target_ids=target_ids)
+                windowed = options.with_sequences and len(ids) >= self.max_tokens
+                whole = self.tokenizer(text)["input_ids"] if windowed else None
+                encoded.append(Encoded([feature], context=whole))
         return encoded
 
     def forward(self, features: Sequence[MaskedFeature]) -> list[list[list[Candidate]]]:
         top_k = max(feature.top_k for feature in features)
-        return self.predict_encoded([feature.input_ids for feature in features], top_k)
+        targets = [feature.target_ids for feature in features]
+        return self.predict_encoded([feature.input_ids for feature in features], top_k, targets)
 
     def decode(
         self, encoded: Encoded[MaskedFeature], outputs: list[MaskCandidates], options: FillMaskOptions
     ) -> MaskCandidates:
         (masks,) = outputs
-        return [candidates[: options.top_k] for candidates in masks]
+        masks = [candidates[: options.top_k] for candidates in masks]
+        if options.with_sequences:
+            whole = encoded.context or encoded.features[0].input_ids
+            tokens = [[candidate.token for candidate in candidates] for candidates in masks]
+            sequences = completed_sequences(self.tokenizer, self.mask_token_id, whole, tokens)
+            return [
+                [replace(candidate, sequence=sequence) for candidate, sequence in zip(*pair, strict=True)]
+                for pair in zip(masks, sequences, strict=True)
+            ]
+        return masks
 
     def predict(self, texts: list[str], top_k: int = 1, batch_size: int = DEFAULT_BATCH_SIZE) -> Predictions:
         """Offline use: encode, batch by similar length, predict; answers in input order."""
@@ -147,24 +174,35 @@ class FillMaskModel:
         return predictions
 
     @torch.inference_mode()
-    def predict_encoded(self, encodings: list[list[int]], top_k: int) -> Predictions:
-        """One batch: rows are padded to the longest, the head runs only at the masks."""
+    def predict_encoded(
+        self,
+        encodings: list[list[int]],
+        top_k: int,
+        target_ids: Sequence[tuple[int, ...] | None] | None = None,
+    ) -> Predictions:
+        """One batch: rows are padded to the longest, the head runs only at the masks. An input
+        with `target_ids` gets its best targets instead of the vocabulary's best."""
         input_ids, attention_mask = self._pad(encodings)
         is_mask = input_ids == self.mask_token_id
         logits = self._mask_logits(input_ids, attention_mask, is_mask)
         top_k = min(top_k, logits.shape[-1])
-        scores, token_ids = logits.float().softmax(dim=-1).topk(top_k, dim=-1)
+        probabilities = logits.float().softmax(dim=-1)
+        scores, token_ids = probabilities.topk(top_k, dim=-1)
         scores_rows, token_rows = scores.tolist(), token_ids.tolist()
 
         predictions: Predictions = []
         row = 0
-        for input_ids_of_one in encodings:
+        for index, input_ids_of_one in enumerate(encodings):
+            targets = target_ids[index] if target_ids is not None else None
             masks = []
             for _ in range(input_ids_of_one.count(self.mask_token_id)):
+                tokens, token_scores = token_rows[row], scores_rows[row]
+                if targets is not None:
+                    tokens, token_scores = _best_targets(probabilities[row], targets, top_k)
                 masks.append(
                     [
                         Candidate(self.token_string(token), token, score)
-                        for token, score in zip(token_rows[row], scores_rows[row], strict=True)
+                        for token, score in zip(tokens, token_scores, strict=True)
                     ]
                 )
                 row += 1
@@ -217,6 +255,15 @@ class FillMaskModel:
         if text is None:
             text = self._token_strings[token] = str(self.tokenizer.decode([token]))
         return text
+
+
+def _best_targets(
+    probabilities: torch.Tensor, targets: tuple[int, ...], top_k: int
+) -> tuple[list[int], list[float]]:
+    """The `top_k` most probable of `targets` at one mask, best first."""
+    target_tensor = torch.tensor(targets, device=probabilities.device)
+    scores, order = probabilities[target_tensor].topk(min(top_k, len(targets)))
+    return [targets[position] for position in order.tolist()], scores.tolist()
 
 
 def _split_encoder_and_head(

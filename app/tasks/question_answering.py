@@ -6,6 +6,10 @@ included) that overlap by `doc_stride` tokens when the context is longer. In eac
 starts and be at most `max_answer_length` tokens long; its score is start + end logit. The best
 span over all windows wins; no qualifying span answers the empty string. Scores are softmax
 probabilities over the n-best spans' summed logits, as `run_qa` reports them.
+
+With `handle_impossible_answer` the empty answer competes too, scored as `run_qa
+--version_2_with_negative` scores it: the [CLS] start + end logit of the window where that is
+lowest; it joins the n-best (added back if it fell out) and wins where it scores highest.
 """
 
 import math
@@ -31,6 +35,7 @@ class QuestionAnsweringOptions:
     max_answer_length: int = MAX_ANSWER_LENGTH
     doc_stride: int = DOC_STRIDE
     max_seq_length: int = MAX_SEQ_LENGTH
+    handle_impossible_answer: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,12 @@ class QuestionAnsweringTask:
         candidates: list[tuple[float, int, int]] = []
         for feature, (start_logits, end_logits) in zip(encoded.features, outputs, strict=True):
             candidates += _window_spans(feature.offsets, start_logits, end_logits, options.max_answer_length)
+        null = (min(s[0] + e[0] for s, e in outputs), 0, 0) if options.handle_impossible_answer else None
+        if null is not None:
+            candidates.append(null)
         best = sorted(candidates, key=lambda candidate: -candidate[0])[:N_BEST]
+        if null is not None and not any(candidate is null for candidate in best):
+            best.append(null)
         if not best:
             return [Span("", 0.0, 0, 0)]
         top = best[0][0]

@@ -1,12 +1,15 @@
 """Text classification, of one text or a pair (text, text_pair): the label and its score.
 
 Scores are what transformers' text-classification pipeline computes: softmax over the labels,
-or a sigmoid per label for multi-label and single-output heads. A long input is truncated to
+or a sigmoid per label for multi-label and single-output heads (the raw output for regression), or
+the function a request names as the pipeline's `function_to_apply`. A long input is truncated to
 what the model reads (the longest field first), as the pipeline does with `truncation=True`.
 """
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -17,11 +20,21 @@ from app.tasks.base import Encoded, Feature, Scored, label_names, pad_features, 
 
 # (text, text_pair or None)
 TextPair = tuple[str, str | None]
+ScoreFunction = Literal["sigmoid", "softmax", "none"]
 
 
 @dataclass(frozen=True)
 class ClassificationOptions:
-    top_k: int = 1
+    top_k: int | None = 1  # None: every label
+    function_to_apply: ScoreFunction | None = None  # None: the head's own, as the pipeline picks it
+
+
+@dataclass(frozen=True)
+class LabelScores:
+    """One input's scores by the head's own function, and the logits for any other."""
+
+    scores: list[float]
+    logits: list[float]
 
 
 class TextClassificationTask:
@@ -45,7 +58,7 @@ class TextClassificationTask:
         return [Encoded([feature]) for feature in encode_pairs(self.tokenizer, examples, self.max_tokens)]
 
     @torch.inference_mode()
-    def forward(self, features: Sequence[Feature]) -> list[list[float]]:
+    def forward(self, features: Sequence[Feature]) -> list[LabelScores]:
         batch = pad_features(features, self.pad_token_id, self.model.device)
         logits = self.model(**batch.model_inputs()).logits.float()
         if self.raw_scores:
@@ -54,18 +67,42 @@ class TextClassificationTask:
             scores = logits.sigmoid()
         else:
             scores = logits.softmax(dim=-1)
-        rows: list[list[float]] = scores.tolist()
-        return rows
+        return [
+            LabelScores(row, logit_row)
+            for row, logit_row in zip(scores.tolist(), logits.tolist(), strict=True)
+        ]
 
     def decode(
-        self, encoded: Encoded[Feature], outputs: list[list[float]], options: ClassificationOptions
+        self, encoded: Encoded[Feature], outputs: list[LabelScores], options: ClassificationOptions
     ) -> list[Scored]:
         """The `top_k` best labels, best first."""
-        (scores,) = outputs
+        (output,) = outputs
+        scores = output.scores
+        if options.function_to_apply is not None:
+            scores = apply_function(options.function_to_apply, output.logits)
         return rank_labels(self.labels, scores, options.top_k)
 
 
-def rank_labels(labels: list[str], scores: list[float], top_k: int) -> list[Scored]:
+def apply_function(function: ScoreFunction, logits: list[float]) -> list[float]:
+    """The pipeline's `function_to_apply` on one input's logits."""
+    if function == "none":
+        return list(logits)
+    if function == "sigmoid":
+        return [_sigmoid(logit) for logit in logits]
+    top = max(logits)
+    weights = [math.exp(logit - top) for logit in logits]
+    total = sum(weights)
+    return [weight / total for weight in weights]
+
+
+def _sigmoid(logit: float) -> float:
+    if logit >= 0:
+        return 1 / (1 + math.exp(-logit))
+    weight = math.exp(logit)  # never overflows for a negative logit
+    return weight / (1 + weight)
+
+
+def rank_labels(labels: list[str], scores: list[float], top_k: int | None) -> list[Scored]:
     order = sorted(range(len(scores)), key=lambda index: -scores[index])
     return [Scored(labels[index], scores[index]) for index in order[:top_k]]
 

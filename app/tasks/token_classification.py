@@ -3,11 +3,16 @@
 Words are the input's whitespace-separated pieces, or the tokens given (CoNLL style), as Azure's
 NER predictor reads them. An input longer than the model reads is split into windows of whole
 words, so every word gets a tag.
+
+With `entities` in the options, the inputs are texts answered as transformers' pipeline answers
+them instead (`app.tasks.token_entities`); both kinds of feature share batches.
 """
 
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -15,6 +20,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from app.config import TaskName
 from app.errors import InvalidInputError
 from app.tasks.base import Encoded, Feature, label_names, pad_features, pad_token_id
+from app.tasks.token_entities import EntityOptions, TokensFeature, encode_text, entities, entity_pipeline
 
 WORD = re.compile(r"\S+")
 # The tag of a word the tokenizer turns into no token at all (a lone combining mark, say).
@@ -55,6 +61,7 @@ class WordTag:
 @dataclass(frozen=True)
 class TokenClassificationOptions:
     with_scores: bool = False
+    entities: EntityOptions | None = None  # set: texts in, the pipeline's entities out
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +83,40 @@ class TokenClassificationTask:
         self.max_tokens: int = model.config.max_position_embeddings
         self.outside = OUTSIDE if OUTSIDE in self.labels else self.labels[0]
 
+    @cached_property
+    def max_length(self) -> int:
+        """Tokens in one window of the pipeline's: the tokenizer's limit, within the model's."""
+        return min(int(self.tokenizer.model_max_length), self.max_tokens)
+
+    @cached_property
+    def _entity_pipeline(self) -> Any:
+        return entity_pipeline(self.model, self.tokenizer)
+
     def encode(
-        self, examples: Sequence[Words], options: TokenClassificationOptions
-    ) -> list[Encoded[WordsFeature] | InvalidInputError]:
-        encoded: list[Encoded[WordsFeature] | InvalidInputError] = []
+        self, examples: Sequence[Any], options: TokenClassificationOptions
+    ) -> list[Encoded[Any] | InvalidInputError]:
+        """`Words` per example; texts (`str`) where the options ask for entities."""
+        if options.entities is not None:
+            return self._encode_texts(examples, options.entities)
+        encoded: list[Encoded[Any] | InvalidInputError] = []
         for index, words in enumerate(examples):
             if not words.words:
                 encoded.append(InvalidInputError(f"Input {index} has no words to tag."))
             else:
                 encoded.append(Encoded(self._windows(words.words), context=words))
+        return encoded
+
+    def _encode_texts(
+        self, texts: Sequence[str], options: EntityOptions
+    ) -> list[Encoded[Any] | InvalidInputError]:
+        encoded: list[Encoded[Any] | InvalidInputError] = []
+        for index, text in enumerate(texts):
+            try:
+                encoded.append(
+                    Encoded(encode_text(self.tokenizer, text, index, options, self.max_length), text)
+                )
+            except InvalidInputError as exc:
+                encoded.append(exc)
         return encoded
 
     def _windows(self, words: list[str]) -> list[WordsFeature]:
@@ -118,13 +150,18 @@ class TokenClassificationTask:
         return WordsFeature(list(encoding["input_ids"]), None, tuple(word_indices), tuple(first_positions))
 
     @torch.inference_mode()
-    def forward(self, features: Sequence[WordsFeature]) -> list[list[tuple[int, int, float]]]:
-        """Per feature, per word it starts: (word index, best label id, its probability)."""
+    def forward(self, features: Sequence[WordsFeature | TokensFeature]) -> list[Any]:
+        """Per words feature, per word it starts: (word index, best label id, its probability); per
+        tokens feature, its logits."""
         batch = pad_features(features, self.pad_token_id, self.model.device)
-        probabilities = self.model(**batch.model_inputs()).logits.float().softmax(dim=-1)
+        logits = self.model(**batch.model_inputs()).logits.float()
+        probabilities = logits.softmax(dim=-1)
         best_scores, best_labels = probabilities.max(dim=-1)
-        outputs = []
+        outputs: list[Any] = []
         for row, feature in enumerate(features):
+            if isinstance(feature, TokensFeature):
+                outputs.append(logits[row, : len(feature.input_ids)].cpu())
+                continue
             positions = list(feature.first_positions)
             labels = best_labels[row, positions].tolist()
             scores = best_scores[row, positions].tolist()
@@ -132,11 +169,12 @@ class TokenClassificationTask:
         return outputs
 
     def decode(
-        self,
-        encoded: Encoded[WordsFeature],
-        outputs: list[list[tuple[int, int, float]]],
-        options: TokenClassificationOptions,
-    ) -> list[WordTag]:
+        self, encoded: Encoded[Any], outputs: list[Any], options: TokenClassificationOptions
+    ) -> list[WordTag] | list[dict[str, Any]]:
+        if options.entities is not None:
+            return entities(
+                self._entity_pipeline, encoded.context, encoded.features, outputs, options.entities
+            )
         words: Words = encoded.context
         tagged = {word_index: (label, score) for output in outputs for word_index, label, score in output}
         tags = []
