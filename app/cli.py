@@ -24,6 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=TASK_NAMES,
         help="Task to serve (env TASK); unset: the checkpoint's config.architectures[0] decides.",
     )
+    serve.add_argument(
+        "--model-name",
+        help="Name on /v2/models/<name> (env MODEL_NAME); unset: the checkpoint's folder or hub name.",
+    )
     serve.add_argument("--host", help="Address to listen on (env HOST, default 0.0.0.0).")
     serve.add_argument("--port", type=int, help="Port (env PORT, default 5001).")
     serve.add_argument(
@@ -135,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SETTINGS_FLAGS = ("model_id", "task", "host", "port", "precision", "device")
+SETTINGS_FLAGS = ("model_id", "model_name", "task", "host", "port", "precision", "device")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         description="The task to serve. Unset: the checkpoint's config.architectures[0] decides "
         "(*ForMaskedLM: fill-mask, *ForSequenceClassification: text-classification, ...).",
     )
+    model_name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The model's name on the Open Inference Protocol routes (/v2/models/<name>). "
+        "Unset: the checkpoint's folder name or hub name (bert-base-cased).",
+    )
     host: str = Field(default="0.0.0.0", description="Address to listen on.")
     port: int = Field(default=5001, ge=1, le=65535, description="Port (5001, like Azure's inference server).")
     max_top_k: int = Field(default=100, ge=1, description="Largest `top_k` a request may ask for.")

@@ -21,6 +21,15 @@ def check_api_key(authorization: str | None, api_key: str | None) -> None:
 
 async def read_json_body(request: Request, max_bytes: int) -> object:
     """Decode the body as JSON, refusing one over max_bytes before reading it all."""
+    body = await read_body(request, max_bytes)
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidRequestError(f"The body is not valid JSON: {exc}") from exc
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body, refused (413) past max_bytes by its Content-Length or as the stream passes it."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLargeError(f"The body is {declared} bytes; the limit is {max_bytes}.")
@@ -34,7 +43,4 @@ async def read_json_body(request: Request, max_bytes: int) -> object:
             chunks.append(chunk)
     except ClientDisconnect:
         raise ClientClosedRequestError("The client closed the connection while sending the body.") from None
-    try:
-        return json.loads(b"".join(chunks))
-    except (ValueError, RecursionError) as exc:
-        raise InvalidRequestError(f"The body is not valid JSON: {exc}") from exc
+    return b"".join(chunks)

@@ -1,0 +1,177 @@
+"""The /v2 routes: server and model health and metadata, and `infer`, with the versioned forms.
+
+One model, one version ("1"), named by MODEL_NAME (default: the checkpoint's folder or hub name).
+Health and metadata stay open like /health; `infer` needs the API key when one is set.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+
+from app import __version__
+from app.config import Settings
+from app.engine.engine import InferenceEngine
+from app.serving.dependencies import (
+    get_engine,
+    get_model,
+    get_settings,
+    predict_for_client,
+    require_api_key,
+)
+from app.serving.guards import read_body
+from app.serving.open_inference.codec import HEADER_LENGTH, inflate
+from app.serving.open_inference.error_shape import OpenInferenceRoute
+from app.serving.open_inference.infer_job import prepare_job
+from app.serving.open_inference.infer_request import decode_request
+from app.serving.open_inference.infer_response import infer_response
+from app.serving.open_inference.model_naming import (
+    MODEL_VERSION,
+    get_model_name,
+    require_known_model,
+    require_known_version,
+)
+from app.serving.open_inference.task_tensors import metadata_tensors, output_tensors
+from app.serving.open_inference.wire import (
+    FILL_MASK_REQUEST_EXAMPLE,
+    QUESTION_ANSWERING_REQUEST_EXAMPLE,
+    InferenceRequest,
+    InferenceResponse,
+    ModelMetadata,
+    ModelReady,
+    ProtocolError,
+    ServerLive,
+    ServerMetadata,
+    ServerReady,
+)
+from app.serving.openapi_inline import inline_schema
+from app.serving.task_requests import options_for
+from app.tasks.checkpoint import ServedModel
+
+SERVER_NAME = "bert-fill-mask"
+PLATFORM = "pytorch"
+EXTENSIONS = ["binary_tensor_data"]
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+INFER_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "JSON; or, with the Inference-Header-Content-Length header, that many bytes of "
+        "JSON followed by the inputs' binary tensor data (application/octet-stream).",
+        "content": {
+            "application/json": {
+                "schema": inline_schema(InferenceRequest),
+                "examples": {
+                    "fill-mask": {"value": FILL_MASK_REQUEST_EXAMPLE},
+                    "question-answering": {"value": QUESTION_ANSWERING_REQUEST_EXAMPLE},
+                },
+            },
+            "application/octet-stream": BINARY,
+        },
+    }
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ProtocolError} for code in codes}
+
+
+router = APIRouter(route_class=OpenInferenceRoute, tags=["v2"])
+
+
+KNOWN_MODEL = [Depends(require_known_model)]
+KNOWN_VERSION = [*KNOWN_MODEL, Depends(require_known_version)]
+
+
+@router.get("/v2")
+async def server_metadata() -> ServerMetadata:
+    return ServerMetadata(name=SERVER_NAME, version=__version__, extensions=EXTENSIONS)
+
+
+@router.get("/v2/health/live")
+async def server_live() -> ServerLive:
+    return ServerLive(live=True)
+
+
+@router.get("/v2/health/ready", responses=errors(503))
+async def server_ready(_: Annotated[ServedModel, Depends(get_model)]) -> ServerReady:
+    """200 once the model is loaded and warmed up; 503 before, or if it died."""
+    return ServerReady(ready=True)
+
+
+@router.get(
+    "/v2/models/{model_name}/versions/{model_version}", dependencies=KNOWN_VERSION, responses=errors(404, 503)
+)
+@router.get("/v2/models/{model_name}", dependencies=KNOWN_MODEL, responses=errors(404, 503))
+async def model_metadata(
+    name: Annotated[str, Depends(get_model_name)], model: Annotated[ServedModel, Depends(get_model)]
+) -> ModelMetadata:
+    """The served tasks' input and output tensors (see the README's table)."""
+    inputs, outputs = metadata_tensors(list(model.tasks))
+    return ModelMetadata(
+        name=name, versions=[MODEL_VERSION], platform=PLATFORM, inputs=inputs, outputs=outputs
+    )
+
+
+@router.get(
+    "/v2/models/{model_name}/versions/{model_version}/ready",
+    dependencies=KNOWN_VERSION,
+    responses=errors(404, 503),
+)
+@router.get("/v2/models/{model_name}/ready", dependencies=KNOWN_MODEL, responses=errors(404, 503))
+async def model_ready(
+    name: Annotated[str, Depends(get_model_name)], _: Annotated[ServedModel, Depends(get_model)]
+) -> ModelReady:
+    return ModelReady(name=name, ready=True)
+
+
+INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "JSON, or JSON and binary outputs", "content": {"application/octet-stream": BINARY}},
+    **errors(400, 401, 404, 413, 429, 503, 504),
+}
+
+
+@router.post(
+    "/v2/models/{model_name}/versions/{model_version}/infer",
+    dependencies=[Depends(require_api_key), *KNOWN_VERSION],
+    response_model=InferenceResponse,
+    responses=INFER_RESPONSES,
+    openapi_extra=INFER_BODY,
+)
+@router.post(
+    "/v2/models/{model_name}/infer",
+    dependencies=[Depends(require_api_key), *KNOWN_MODEL],
+    response_model=InferenceResponse,
+    responses=INFER_RESPONSES,
+    openapi_extra=INFER_BODY,
+)
+async def infer(
+    request: Request,
+    name: Annotated[str, Depends(get_model_name)],
+    engine: Annotated[InferenceEngine, Depends(get_engine)],
+    model: Annotated[ServedModel, Depends(get_model)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> Response:
+    """Each input row answered by the served task, as tensors (JSON or binary, per output)."""
+    body = await read_body(request, settings.max_payload_bytes)
+    body = inflate(body, request.headers.get("content-encoding"), settings.max_payload_bytes)
+    job = prepare_job(decode_request(body, request.headers.get(HEADER_LENGTH)), model, settings)
+    request.state.log_fields = {"task": job.task, "inputs": len(job.request.examples)} | (
+        {"texts": job.request.table.columns} if settings.log_inputs else {}
+    )
+    answers = await predict_for_client(
+        request, engine, model.task(job.task), job.request.examples, options_for(job.request), job.timeout_ms
+    )
+    header = {
+        "model_name": name,
+        "model_version": MODEL_VERSION,
+        "id": job.id or request.state.request_id,
+        "parameters": {"task": job.task},
+    }
+    return infer_response(header, output_tensors(job.task, answers), job.outputs)
+
+
+@router.api_route(
+    "/v2/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False
+)
+async def unknown_route(request: Request) -> None:
+    """Under /v2 even a wrong path is answered in the protocol's shape."""
+    raise HTTPException(404, f"No route {request.method} {request.url.path} in the Open Inference Protocol.")

@@ -1,0 +1,60 @@
+"""deploy/kserve/inferenceservice.yaml must match the app: its port, its probes' routes, its
+environment variables, and the v2 protocol KServe is told about."""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.serving.app import create_app
+from tests.conftest import wait_until_ready
+from tests.fakes import FakeFillMaskModel, served
+
+MANIFEST = Path(__file__).resolve().parents[1] / "deploy" / "kserve" / "inferenceservice.yaml"
+# Read by KServe itself, not by the server.
+KSERVE_VARIABLES = {"PROTOCOL", "STORAGE_URI"}
+
+
+def container() -> dict[str, Any]:
+    manifest = yaml.safe_load(MANIFEST.read_text())
+    assert (manifest["apiVersion"], manifest["kind"]) == ("serving.kserve.io/v1beta1", "InferenceService")
+    (only,) = manifest["spec"]["predictor"]["containers"]
+    return dict(only)
+
+
+def environment() -> dict[str, str]:
+    return {variable["name"]: variable["value"] for variable in container()["env"]}
+
+
+def test_the_predictor_is_a_v2_custom_container_on_the_apps_port() -> None:
+    spec = container()
+    assert spec["name"] == "kserve-container"  # the container KServe reads PROTOCOL from
+    assert environment()["PROTOCOL"] == "v2"
+    (port,) = spec["ports"]
+    assert port["containerPort"] == Settings.model_fields["port"].default
+    assert "args" not in spec and "command" not in spec, "the image's own CMD serves"
+
+
+def test_every_other_variable_is_a_setting_of_the_server() -> None:
+    settings = {name.upper() for name in Settings.model_fields}
+    assert set(environment()) - KSERVE_VARIABLES <= settings
+    assert "MODEL_NAME" in environment()
+
+
+def test_the_probes_answer_on_the_apps_v2_health_routes() -> None:
+    spec = container()
+    probes = {kind: spec[kind]["httpGet"] for kind in ("readinessProbe", "livenessProbe")}
+    assert {probe["port"] for probe in probes.values()} == {spec["ports"][0]["containerPort"]}
+    assert probes["readinessProbe"]["path"] == "/v2/health/ready"
+    assert probes["livenessProbe"]["path"] == "/v2/health/live"
+    name = environment()["MODEL_NAME"]
+    app = create_app(
+        Settings(model_id="/opt/model", model_name=name), load_model=lambda _: served(FakeFillMaskModel())
+    )
+    with TestClient(app) as client:
+        wait_until_ready(client)
+        for probe in probes.values():
+            assert client.get(probe["path"]).status_code == 200
+        assert client.get(f"/v2/models/{name}/ready").json() == {"name": name, "ready": True}
