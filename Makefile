@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint format bench clean
+.PHONY: install serve test lint format bench browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ install:  ## create or refresh .venv with the package and the dev tools
 serve: $(STAMP)  ## serve bert-base-cased (or MODEL_ID / --model) on port 5001
 	$(BIN)/python -m app serve
 
-test: lint  ## lint, type-check and run the whole test suite
+test: lint browser  ## lint, type-check and run the whole test suite
 	$(BIN)/python -m pytest
+
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+browser:  ## Debian's Chromium for the playground's browser test (playwright downloads no browser)
+	test -n "$(CHROMIUM)" || test -x /usr/bin/chromium || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench deploy
