@@ -17,6 +17,7 @@ from app.engine.engine import InferenceEngine
 from app.errors import register_exception_handlers
 from app.model_source import resolve_model_source
 from app.serving.admission import AdmissionControl, AdmissionMiddleware
+from app.serving.huggingface.routes import router as huggingface_router
 from app.serving.lifespan import (
     ModelLoader,
     ServingState,
@@ -26,6 +27,8 @@ from app.serving.lifespan import (
 )
 from app.serving.metrics import ServiceMetrics
 from app.serving.observability import RequestContextMiddleware
+from app.serving.open_inference.routes import router as open_inference_router
+from app.serving.playground_routes import router as playground_router
 from app.serving.routes import router
 from app.serving.schemas import ScoreRequest
 from app.tasks.checkpoint import ServedModel
@@ -97,6 +100,9 @@ def create_app(
         in_flight=lambda: admission.in_flight,
     )
     app.include_router(router)
+    app.include_router(huggingface_router)
+    app.include_router(open_inference_router)
+    app.include_router(playground_router)
     register_exception_handlers(app)
     app.openapi = lambda: _openapi_with_request_schema(app)  # type: ignore[method-assign]
     app.add_api_route("/swagger.json", app.openapi, include_in_schema=False)

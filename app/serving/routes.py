@@ -21,7 +21,7 @@ from app.serving.dependencies import (
 from app.serving.guards import read_json_body
 from app.serving.lifespan import ServingState
 from app.serving.metrics import ServiceMetrics
-from app.serving.schemas import SAMPLE_REQUEST, ErrorResponse, ScoreResponse
+from app.serving.schemas import INFERENCE_ERROR_RESPONSES, SAMPLE_REQUEST, ErrorResponse, ScoreResponse
 from app.serving.task_requests import choose_task, options_for, parse_task_request
 from app.tasks.checkpoint import ServedModel
 
@@ -66,7 +66,7 @@ async def metrics(request: Request) -> Response:
     tags=["azure"],
     dependencies=[Depends(require_api_key)],
     response_model=ScoreResponse,
-    responses={code: {"model": ErrorResponse} for code in (400, 401, 413, 429, 503, 504)},
+    responses=INFERENCE_ERROR_RESPONSES,
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -258,3 +258,9 @@ class ErrorResponse(BaseModel):
     message: str = Field(
         examples=["Input 1 has no mask: write [MASK] (any case) or <mask> where the word goes."]
     )
+
+
+# The error answers of an inference route, for its OpenAPI `responses`.
+INFERENCE_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 413, 429, 503, 504)
+}
