@@ -85,3 +85,20 @@ def test_readme_task_examples_answer_in_the_documented_shape(tiny_task_dir: Call
             response = client.post("/score", json=json.loads(body))
         assert response.status_code == 200, (title, response.json())
         assert _shape(response.json()) == _shape(json.loads(answer)), title
+
+
+def test_openapi_tags_every_route_and_shows_an_example_body_for_every_inference_route() -> None:
+    spec = create_app(Settings(model_id="unused"), on_fatal=lambda: None).openapi()
+    operations = [
+        (method.upper(), path, operation)
+        for path, by_method in spec["paths"].items()
+        for method, operation in by_method.items()
+    ]
+    tags = {tag for _, _, operation in operations for tag in operation.get("tags", [])}
+    assert tags == {"azure", "huggingface", "v2", "health"}
+    assert all(len(operation.get("tags", [])) == 1 for _, _, operation in operations)
+    posts = [(path, operation) for method, path, operation in operations if method == "POST"]
+    assert {path for path, _ in posts} >= {"/score", "/", "/v2/models/{model_name}/infer"}
+    for path, operation in posts:
+        contents = operation["requestBody"]["content"].values()
+        assert any("example" in content or "examples" in content for content in contents), path
