@@ -223,7 +223,7 @@ def test_a_client_gone_while_its_body_is_read_is_a_499_without_a_traceback(
                 sent = await call_asgi(app, receive, headers=[(b"content-type", b"application/json")])
             assert sent[0]["status"] == 499
             metrics = (await client.get("/metrics")).text
-            assert 'fill_mask_requests_total{route="/score",status="499"} 1.0' in metrics
+            assert 'fill_mask_requests_total{method="POST",route="/score",status="499"} 1.0' in metrics
             assert 'status="500"' not in metrics
         assert not [r for r in caplog.records if r.exc_info], "no traceback is logged"
         access = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
@@ -265,11 +265,13 @@ def test_metrics_count_requests_batches_and_load_time(client: TestClient) -> Non
     client.post("/score", json=SAMPLE_REQUEST)
     client.post("/score", json={"inputs": []})
     client.get("/nowhere")
+    client.get("/")
     text = client.get("/metrics").text
-    assert 'fill_mask_requests_total{route="/score",status="200"} 1.0' in text
-    assert 'fill_mask_requests_total{route="/score",status="400"} 1.0' in text
-    assert 'fill_mask_requests_total{route="unmatched",status="404"} 1.0' in text
-    assert 'fill_mask_request_duration_seconds_count{route="/score"} 2.0' in text
+    assert 'fill_mask_requests_total{method="GET",route="/",status="200"} 1.0' in text, "apart from POST /"
+    assert 'fill_mask_requests_total{method="POST",route="/score",status="200"} 1.0' in text
+    assert 'fill_mask_requests_total{method="POST",route="/score",status="400"} 1.0' in text
+    assert 'fill_mask_requests_total{method="GET",route="unmatched",status="404"} 1.0' in text
+    assert 'fill_mask_request_duration_seconds_count{method="POST",route="/score"} 2.0' in text
     assert "fill_mask_batch_size_count" in text and "fill_mask_batch_tokens_sum" in text
     assert "fill_mask_queue_inputs 0.0" in text
     assert "fill_mask_requests_in_flight 0.0" in text

@@ -170,8 +170,8 @@ def test_infer_needs_the_api_key_when_set_and_health_stays_open() -> None:
         metrics = client.get("/metrics").text
         for status in (200, 401):
             assert (
-                f'fill_mask_requests_total{{route="/v2/models/{{model_name}}/infer",status="{status}"}} 1.0'
-                in metrics
+                'fill_mask_requests_total{method="POST",route="/v2/models/{model_name}/infer",'
+                f'status="{status}"}} 1.0' in metrics
             )
 
 

@@ -23,14 +23,14 @@ class ServiceMetrics:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "fill_mask_requests",
-            "HTTP requests by route and status.",
-            ["route", "status"],
+            "HTTP requests by method, route and status.",
+            ["method", "route", "status"],
             registry=self.registry,
         )
         self.request_seconds = Histogram(
             "fill_mask_request_duration_seconds",
-            "Time from request to response, by route.",
-            ["route"],
+            "Time from request to response, by method and route.",
+            ["method", "route"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -68,9 +68,10 @@ class ServiceMetrics:
             "fill_mask_model_load_seconds", "Time to load and warm up the model.", registry=self.registry
         )
 
-    def observe_request(self, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(route=route, status=str(status)).inc()
-        self.request_seconds.labels(route=route).observe(seconds)
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """By method too: `GET /` (Azure's liveness probe) and `POST /` (the HF API) share a path."""
+        self.requests.labels(method=method, route=route, status=str(status)).inc()
+        self.request_seconds.labels(method=method, route=route).observe(seconds)
 
     def observe_batch(self, size: int, padded_tokens: int, seconds: float) -> None:
         self.batch_size.observe(size)

@@ -49,7 +49,7 @@ class RequestContextMiddleware:
             seconds = time.perf_counter() - started
             # The router records the route it matched: a bounded label set, unlike raw paths.
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.observe_request(route, status, seconds)
+            self.metrics.observe_request(scope["method"], route, status, seconds)
             record = {
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "event": "request",
