@@ -245,7 +245,7 @@ def test_long_text_is_read_in_the_pipelines_windows_with_stride(
 def test_long_text_without_stride_gets_400_naming_stride(ner_url: str) -> None:
     response = httpx.post(ner_url, json={"inputs": long_text(900, seed=9)})
     assert response.status_code == 400
-    assert "'parameters.stride'" in response.json()["message"]
+    assert "'parameters.stride'" in response.json()["error"]
 
 
 def test_question_answering_equals_the_run_qa_oracle(qa_url: str, run_qa: Any) -> None:  # noqa: F811
@@ -336,7 +336,7 @@ def test_a_list_of_questions_gets_a_list_of_answers(qa_url: str, run_qa: Any) ->
 def test_bad_bodies_get_400_naming_the_field(pretraining_url: str, body: Any, fragment: str) -> None:
     response = httpx.post(pretraining_url, json=body, headers={"Authorization": f"Bearer {API_KEY}"})
     assert response.status_code == 400, response.text
-    assert fragment in response.json()["message"]
+    assert fragment in response.json()["error"]
 
 
 @pytest.mark.parametrize(
@@ -373,7 +373,7 @@ def test_bad_task_inputs_get_400_naming_the_field(
 ) -> None:
     response = httpx.post(request.getfixturevalue(url_fixture), json=body)
     assert response.status_code == 400, response.text
-    assert fragment in response.json()["message"]
+    assert fragment in response.json()["error"]
 
 
 def test_the_api_key_is_required_when_set(pretraining_url: str) -> None:
@@ -385,11 +385,18 @@ def test_the_api_key_is_required_when_set(pretraining_url: str) -> None:
     assert InferenceClient(model=pretraining_url, api_key=API_KEY).fill_mask(text)
 
 
+def test_the_client_exception_carries_the_servers_message(fill_mask_client: InferenceClient) -> None:
+    with pytest.raises(HfHubHTTPError) as refused:
+        fill_mask_client.fill_mask("A sentence without a mask.")
+    assert refused.value.response.status_code == 400
+    assert "Input 0 has no mask" in str(refused.value), "huggingface_hub reads the 'error' key"
+
+
 def test_answers_carry_the_request_id_and_count_in_the_metrics(classifier_url: str) -> None:
     response = httpx.post(classifier_url, json={"inputs": "i am happy"}, headers={"x-request-id": "hf-abc"})
     assert (response.status_code, response.headers["x-request-id"]) == (200, "hf-abc")
     metrics = httpx.get(f"{classifier_url}/metrics").text
-    assert 'route="/",status="200"' in metrics
+    assert 'method="POST",route="/",status="200"' in metrics
 
 
 def test_get_root_stays_azures_liveness(pretraining_url: str) -> None:

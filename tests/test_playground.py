@@ -334,7 +334,7 @@ def test_a_sentence_without_a_mask_shows_the_servers_400_message(
     playground.run({"#fill-mask-text": sentence})
     refused = hf_answer(masked_lm_server, {"inputs": sentence, "parameters": {"top_k": 5}})
     assert refused.status_code == 400
-    message = refused.json().get("message") or refused.json()["error"]
+    message = refused.json()["error"]
     assert playground.error() == f"400 Bad Request: {message}"
     assert playground.page.locator("#result > *").count() == 0
 
@@ -346,7 +346,7 @@ def test_a_wrong_api_key_shows_the_401(
     playground.run({"#fill-mask-text": "Paris is the [MASK] of France."})
     refused = hf_answer(masked_lm_server, {"inputs": "x [MASK]"}, api_key="not-the-key")
     assert refused.status_code == 401
-    assert playground.error() == f"401 Unauthorized: {refused.json()['message']} Check the API key below."
+    assert playground.error() == f"401 Unauthorized: {refused.json()['error']} Check the API key below."
 
 
 def test_the_api_key_is_remembered_only_in_the_tab_and_only_when_asked(
@@ -441,8 +441,7 @@ def test_a_server_at_capacity_shows_the_429_and_its_retry_after(
     assert refused.status_code == 429
     retry_after = refused.headers["retry-after"]
     assert (
-        playground.error()
-        == f"429 Too Many Requests: {refused.json()['message']} Retry after {retry_after} s."
+        playground.error() == f"429 Too Many Requests: {refused.json()['error']} Retry after {retry_after} s."
     )
 
 

@@ -26,8 +26,9 @@ logger = logging.getLogger(__name__)
 REFUSAL_LOG_INTERVAL_S = 10.0
 REFUSAL_BURST = 64
 MAX_REFUSAL_DELAY_S = 2.0
-# The Open Inference Protocol answers errors as {"error": ...}; Azure's routes as {"message": ...}.
-ERROR_KEY_BY_PATH_PREFIX = (("/v2/", "error"),)
+# Azure's /score answers errors as {"message": ...}; the Open Inference Protocol (/v2/...) and
+# Hugging Face's task API (POST /) as {"error": ...}.
+AZURE_PATHS = ("/score",)
 
 
 class AdmissionControl:
@@ -80,10 +81,7 @@ class AdmissionMiddleware:
         self.admission = admission
         self.metrics = metrics
         message = f"The server is at capacity ({admission.limit} requests in flight); retry after a second."
-        self.refusal_bodies = {
-            key: json.dumps({key: message}).encode()
-            for key in ("message", *dict(ERROR_KEY_BY_PATH_PREFIX).values())
-        }
+        self.refusal_bodies = {key: json.dumps({key: message}).encode() for key in ("message", "error")}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -102,10 +100,7 @@ class AdmissionMiddleware:
             self.admission.release()
 
     def _refusal_body(self, path: str) -> bytes:
-        for prefix, key in ERROR_KEY_BY_PATH_PREFIX:
-            if path.startswith(prefix):
-                return self.refusal_bodies[key]
-        return self.refusal_bodies["message"]
+        return self.refusal_bodies["message" if path in AZURE_PATHS else "error"]
 
     async def _refuse(self, send: Send, body: bytes) -> None:
         headers = [

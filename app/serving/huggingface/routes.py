@@ -11,19 +11,25 @@ from app.serving.dependencies import get_engine, get_model, get_settings, predic
 from app.serving.guards import read_json_body
 from app.serving.huggingface.answers import huggingface_answers
 from app.serving.huggingface.requests import parse_job
-from app.serving.huggingface.schemas import REQUEST_EXAMPLES, HuggingFaceRequest, HuggingFaceResponse
+from app.serving.huggingface.schemas import (
+    ERROR_RESPONSES,
+    REQUEST_EXAMPLES,
+    HuggingFaceRequest,
+    HuggingFaceResponse,
+)
 from app.serving.openapi_inline import inline_schema
-from app.serving.schemas import INFERENCE_ERROR_RESPONSES
+from app.serving.protocol_errors import ErrorKeyRoute
 from app.tasks.checkpoint import ServedModel
 
-router = APIRouter(tags=["huggingface"])
+# Errors as {"error": ...}, as Hugging Face's Inference API answers them.
+router = APIRouter(tags=["huggingface"], route_class=ErrorKeyRoute)
 
 
 @router.post(
     "/",
     dependencies=[Depends(require_api_key)],
     response_model=HuggingFaceResponse,
-    responses=INFERENCE_ERROR_RESPONSES,
+    responses=ERROR_RESPONSES,
     openapi_extra={
         "requestBody": {
             "required": True,

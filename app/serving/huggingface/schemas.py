@@ -200,3 +200,15 @@ class HuggingFaceResponse(
     - question-answering: `{answer, score, start, end}`, a list of them when `top_k` > 1;
     - next-sentence-prediction: `[{label: IsNext | NotNext, score}, ...]`.
     """
+
+
+class HuggingFaceError(BaseModel):
+    """Errors in the shape of Hugging Face's Inference API and TEI: `InferenceClient` puts `error`
+    in the exception it raises."""
+
+    error: str = Field(examples=["'parameters.top_k' must be an integer from 1 to 100; got 'a'."])
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": HuggingFaceError} for code in (400, 401, 413, 429, 503, 504)
+}

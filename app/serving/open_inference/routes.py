@@ -20,7 +20,6 @@ from app.serving.dependencies import (
 )
 from app.serving.guards import read_body
 from app.serving.open_inference.codec import HEADER_LENGTH, inflate
-from app.serving.open_inference.error_shape import OpenInferenceRoute
 from app.serving.open_inference.infer_job import prepare_job
 from app.serving.open_inference.infer_request import decode_request
 from app.serving.open_inference.infer_response import infer_response
@@ -44,6 +43,7 @@ from app.serving.open_inference.wire import (
     ServerReady,
 )
 from app.serving.openapi_inline import inline_schema
+from app.serving.protocol_errors import ErrorKeyRoute
 from app.serving.task_requests import options_for
 from app.tasks.checkpoint import ServedModel
 
@@ -74,7 +74,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ProtocolError} for code in codes}
 
 
-router = APIRouter(route_class=OpenInferenceRoute, tags=["v2"])
+router = APIRouter(route_class=ErrorKeyRoute, tags=["v2"])
 
 
 KNOWN_MODEL = [Depends(require_known_model)]

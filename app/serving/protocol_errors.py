@@ -1,7 +1,8 @@
-"""The protocol answers every error as `{"error": "..."}` (tritonclient reads that key); the app's
-handlers answer Azure's `{"message": ...}`. A route class for the /v2 router turns the same
-exceptions, with the same status codes (`app.errors`), into the protocol's shape, so routes keep
-no try/except of their own.
+"""Errors as `{"error": "..."}`, the shape of the Open Inference Protocol (tritonclient reads that
+key) and of Hugging Face's Inference API and TEI (huggingface_hub puts it in the exception it
+raises); the app's handlers answer Azure's `{"message": ...}`. A route class for those routers
+turns the same exceptions, with the same status codes (`app.errors`), into this shape, so routes
+keep no try/except of their own.
 """
 
 import logging
@@ -23,7 +24,9 @@ def protocol_error(status_code: int, message: str, headers: Mapping[str, str] | 
     return JSONResponse(status_code=status_code, content={"error": message}, headers=headers or None)
 
 
-class OpenInferenceRoute(APIRoute):
+class ErrorKeyRoute(APIRoute):
+    """A route whose errors are `{"error": ...}`."""
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
