@@ -12,6 +12,7 @@ from app.serving.app import create_app
 from app.serving.contract import parse_request_table
 from app.serving.task_requests import parse_task_request
 from tests.conftest import wait_until_ready
+from tests.live_server import live_server
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -102,3 +103,15 @@ def test_openapi_tags_every_route_and_shows_an_example_body_for_every_inference_
     for path, operation in posts:
         contents = operation["requestBody"]["content"].values()
         assert any("example" in content or "examples" in content for content in contents), path
+
+
+def test_readme_client_snippets_run_against_a_live_server(tiny_bert_dir: Path) -> None:
+    """The Python snippets of README's Clients section, run as written but for the server's port."""
+    clients = README[README.index("## Clients") : README.index("## Routes")]
+    snippets = re.findall(r"```python\n(.*?)```", clients, re.DOTALL)
+    assert len(snippets) == 2, "InferenceClient and tritonclient"
+    with live_server(model_id=str(tiny_bert_dir), model_name="bert-base-cased") as base_url:
+        host = base_url.removeprefix("http://")
+        for snippet in snippets:
+            assert "localhost:5001" in snippet
+            exec(snippet.replace("localhost:5001", host), {})
