@@ -21,6 +21,7 @@ import collections
 import itertools
 import json
 import statistics
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,7 @@ async def overload(base_url: str, pid: int, clients: int, seconds: float) -> dic
 
 FLOOD_REFERENCE_CONNECTIONS = 32
 FLOOD_CONNECTIONS = 128
+RSS_SAMPLE_S = 10
 
 
 def answered_by_status(base_url: str) -> collections.Counter[str]:
@@ -105,16 +107,34 @@ def answered_by_status(base_url: str) -> collections.Counter[str]:
 def flood(base_url: str, pid: int, seconds: float) -> dict[str, object]:
     sentences = masked_sentences(1000)
     reference = run_wrk_load(base_url, sentences, FLOOD_REFERENCE_CONNECTIONS, seconds)
-    before, rss_before = answered_by_status(base_url), rss_mb(pid)
-    flooded = run_wrk_load(base_url, sentences, FLOOD_CONNECTIONS, seconds)
+    before = answered_by_status(base_url)
+    rss: list[tuple[float, float]] = []
+    done = threading.Event()
+    sampler = threading.Thread(target=sample_rss_until, args=(pid, rss, done), daemon=True)
+    sampler.start()
+    try:
+        flooded = run_wrk_load(base_url, sentences, FLOOD_CONNECTIONS, seconds)
+    finally:
+        done.set()
+        sampler.join()
     statuses = answered_by_status(base_url) - before
     return {
         "reference": reference.as_dict(),
         "flood": flooded.as_dict(),
         "statuses": dict(statuses),
         "goodput_share": round(flooded.sentences_per_s / reference.sentences_per_s, 3),
-        "rss_mb": [(0, round(rss_before, 1)), (round(flooded.seconds, 1), round(rss_mb(pid), 1))],
+        "rss_mb": rss,
     }
+
+
+def sample_rss_until(pid: int, samples: list[tuple[float, float]], done: threading.Event) -> None:
+    """RSS every RSS_SAMPLE_S (and once more at the end), as (seconds since start, MB)."""
+    started = time.monotonic()
+    while True:
+        samples.append((round(time.monotonic() - started, 1), round(rss_mb(pid), 1)))
+        if done.wait(RSS_SAMPLE_S):
+            samples.append((round(time.monotonic() - started, 1), round(rss_mb(pid), 1)))
+            return
 
 
 def main() -> None:
