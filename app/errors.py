@@ -1,5 +1,7 @@
 """Exception classes and the one table that maps them to HTTP status codes."""
 
+from collections.abc import Mapping
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -81,29 +83,37 @@ def status_for(error: ServiceError) -> int:
     return 500
 
 
-def error_response(status_code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """Azure's inference server answers errors as {"message": "..."}; so do we."""
-    return JSONResponse(status_code=status_code, content={"message": message}, headers=headers)
+def error_key(request: Request) -> str:
+    """Azure's routes answer `{"message": ...}`; a route whose protocol answers `{"error": ...}`
+    (the Open Inference Protocol, Hugging Face's API) says so with an `error_key` attribute."""
+    return str(getattr(request.scope.get("route"), "error_key", "message"))
+
+
+def error_response(
+    status_code: int, message: str, headers: Mapping[str, str] | None = None, key: str = "message"
+) -> JSONResponse:
+    """Azure's inference server answers errors as {"message": "..."}; so do we, but where the
+    protocol of the route says otherwise."""
+    return JSONResponse(status_code=status_code, content={key: message}, headers=headers)
 
 
 def register_exception_handlers(app: FastAPI) -> None:
-    async def on_service_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_service_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
-        return error_response(status_for(exc), exc.message, exc.headers or None)
+        return error_response(status_for(exc), exc.message, exc.headers or None, error_key(request))
 
-    async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return JSONResponse(
-            status_code=exc.status_code, content={"message": str(exc.detail)}, headers=exc.headers
-        )
+        return error_response(exc.status_code, str(exc.detail), exc.headers, error_key(request))
 
-    async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return error_response(400, f"Invalid request: {exc.errors()}")
+        return error_response(400, f"Invalid request: {exc.errors()}", key=error_key(request))
 
-    async def on_unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         # Starlette logs the traceback; the client still gets JSON, never an HTML/text page.
-        return error_response(500, f"Internal error while serving the request: {type(exc).__name__}.")
+        message = f"Internal error while serving the request: {type(exc).__name__}."
+        return error_response(500, message, key=error_key(request))
 
     app.add_exception_handler(ServiceError, on_service_error)
     app.add_exception_handler(Exception, on_unexpected_error)

@@ -308,3 +308,12 @@ def test_model_name_comes_from_the_flag_or_the_environment(monkeypatch: pytest.M
     monkeypatch.setenv("MODEL_NAME", "from-env")
     assert settings_from(build_parser().parse_args(["serve"])).model_name == "from-env"
     assert settings_from(build_parser().parse_args(["serve", "--model-name", "flag"])).model_name == "flag"
+
+
+def test_an_unexpected_model_failure_is_a_500_in_the_protocols_shape() -> None:
+    fake = FakeFillMaskModel()
+    with TestClient(fake_app(fake), raise_server_exceptions=False) as client:
+        wait_until_ready(client)
+        fake.fail_on_length = len(TEXTS[0])
+        body = {"inputs": [text_input(TEXTS[:1], data=TEXTS[:1])]}
+        assert_protocol_error(client.post(INFER, json=body), 500, "RuntimeError")
