@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,12 +24,17 @@ def free_port() -> int:
 
 
 def wait_until_ready(
-    base_url: str, process: subprocess.Popen[bytes] | subprocess.Popen[str], timeout_s: float
+    base_url: str,
+    server: "subprocess.Popen[bytes] | subprocess.Popen[str] | threading.Thread",
+    timeout_s: float,
 ) -> None:
+    """Until /health/ready answers 200; a server process or thread that ends first is an error."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServerExitedError(f"the server exited with status {process.returncode} before it was ready")
+        if isinstance(server, threading.Thread) and not server.is_alive():
+            raise ServerExitedError(f"the server thread stopped before {base_url} was ready")
+        if isinstance(server, subprocess.Popen) and server.poll() is not None:
+            raise ServerExitedError(f"the server exited with status {server.returncode} before it was ready")
         try:
             if httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200:
                 return

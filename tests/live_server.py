@@ -2,17 +2,15 @@
 that need a socket (huggingface_hub's InferenceClient, tritonclient, a browser)."""
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 import uvicorn
 
 from app.config import Settings
 from app.serving.app import create_app
-from bench.server_process import free_port
+from bench.server_process import free_port, wait_until_ready
 
 
 @contextmanager
@@ -25,22 +23,8 @@ def live_server(timeout_s: float = 60, **settings: Any) -> Iterator[str]:
     thread.start()
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_ready(base_url, thread, timeout_s)
+        wait_until_ready(base_url, thread, timeout_s)
         yield base_url
     finally:
         server.should_exit = True
         thread.join(timeout=30)
-
-
-def _wait_until_ready(base_url: str, thread: threading.Thread, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not thread.is_alive():
-            raise RuntimeError(f"the server at {base_url} stopped before it was ready")
-        try:
-            if httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{base_url} was not ready after {timeout_s} s")
