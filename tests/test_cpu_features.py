@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from app import runtime
 from app.config import Settings
 from app.cpu_features import CpuFeatures, read_cpu_features
-from app.runtime import cpu_supports_bf16, measure_bf16_speedup, quantized_engine_for, resolve_precision
+from app.runtime import measure_bf16_speedup, quantized_engine_for, resolve_precision
 from app.serving.app import create_app
 from app.tasks import checkpoint
-from tests.conftest import wait_until_ready
+from tests.conftest import needs_bf16, wait_until_ready
 
 SAPPHIRE_RAPIDS = CpuFeatures(
     "Intel(R) Xeon(R) Platinum 8480+",
@@ -23,7 +23,6 @@ ICE_LAKE = CpuFeatures("Intel(R) Xeon(R) Platinum 8375C", frozenset({"avx512f", 
 OLD_CPU = CpuFeatures("Intel(R) Xeon(R) CPU E5-2680 v4", frozenset({"avx2"}))
 ZEN4 = CpuFeatures("AMD EPYC 9R14", frozenset({"avx512f", "avx512_bf16", "avx512_vnni"}))
 CPU = torch.device("cpu")
-NEEDS_BF16 = pytest.mark.skipif(not cpu_supports_bf16(), reason="bf16 weights need a CPU with bf16 support")
 
 
 def test_cpuinfo_gives_the_model_and_the_first_processors_flags(tmp_path: Path) -> None:
@@ -69,7 +68,7 @@ def test_auto_without_amx_but_with_avx512_bf16_measures(
     assert probes == ["ran"], "AMX needs no probe"
 
 
-@NEEDS_BF16
+@needs_bf16
 def test_the_bf16_probe_times_both_precisions_on_a_real_encoder(tiny_bert_dir: Path) -> None:
     from transformers import AutoModelForMaskedLM
 
@@ -117,7 +116,7 @@ def test_loading_int8_sets_the_engine_for_this_cpu(
 
 
 @pytest.mark.parametrize(
-    ("cpu", "expected"), [pytest.param(SAPPHIRE_RAPIDS, "bf16", marks=NEEDS_BF16), (ICE_LAKE, "fp32")]
+    ("cpu", "expected"), [pytest.param(SAPPHIRE_RAPIDS, "bf16", marks=needs_bf16), (ICE_LAKE, "fp32")]
 )
 def test_ready_reports_the_precision_auto_chose(
     tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch, cpu: CpuFeatures, expected: str

@@ -7,12 +7,13 @@ import torch
 
 from app.engine.offline import predict_all
 from app.errors import ModelLoadError
-from app.runtime import available_cpus, configure_threads, cpu_supports_bf16, select_device
+from app.runtime import available_cpus, configure_threads, select_device
 from app.tasks.checkpoint import load_fill_mask_model, load_served_model
 from app.tasks.next_sentence import NextSentenceOptions
 from app.tasks.question_answering import QuestionAnsweringOptions
 from app.tasks.text_classification import ClassificationOptions
 from app.tasks.token_classification import TokenClassificationOptions, Words
+from tests.conftest import needs_bf16
 from tests.test_model import INPUTS, _normalized
 
 needs_cuda_absent = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only answers")
@@ -44,7 +45,7 @@ def test_int8_quantizes_linear_layers_and_mostly_agrees_with_fp32(tiny_bert_dir:
     assert agreement >= 0.5
 
 
-@pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no bf16 support")
+@needs_bf16
 def test_bf16_keeps_weights_in_bfloat16(tiny_bert_dir: Path) -> None:
     bf16 = load_fill_mask_model(str(tiny_bert_dir), device="cpu", precision="bf16")
     assert next(bf16.model.parameters()).dtype == torch.bfloat16
@@ -67,7 +68,7 @@ TASK_EXAMPLES: dict[str, tuple[list[Any], Any]] = {
     "question-answering": ([("where is Paris ?", "Paris is in France .")], QuestionAnsweringOptions(top_k=2)),
     "next-sentence-prediction": ([("the king sat .", "the queen ran .")], NextSentenceOptions(2)),
 }
-PRECISIONS = ["int8", *(["bf16"] if cpu_supports_bf16() else [])]
+PRECISIONS = ["int8", pytest.param("bf16", marks=needs_bf16)]
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
