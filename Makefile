@@ -2,22 +2,49 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# A CPU build of torch; on a machine with a GPU, e.g. `make install TORCH_SPEC=torch`.
-TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+# The lock (requirements/*.txt, exact versions with hashes) is for CPython 3.11 on Linux x86_64, the
+# image's platform. Elsewhere `make install UNLOCKED=1` resolves pyproject.toml's ranges instead, with
+# TORCH_SPEC (e.g. `TORCH_SPEC=torch` for a CUDA build).
+UNLOCKED ?=
+TORCH_SPEC ?= torch==2.13.0
+# Where pip finds torch's CPU build (torch==2.13.0+cpu): this machine's pip config already knows a
+# local folder; elsewhere TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu.
+TORCH_INDEX_URL ?=
+TORCH_INDEX := $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL))
 
-.PHONY: install serve test lint format bench browser clean
+.PHONY: install lock serve test lint format bench browser image image-test clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+ifdef UNLOCKED
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet $(TORCH_INDEX) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
+else
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/build.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps --no-build-isolation $(TORCH_INDEX) \
+		-r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+endif
 	touch $(STAMP)
 
-install:  ## create or refresh .venv with the package and the dev tools
+install:  ## create or refresh .venv from the lock: the package, its train extra and the dev tools
 	rm -f $(STAMP)
 	$(MAKE) $(STAMP)
+
+# One lock file per install set, all from pyproject.toml: dev (everything; what `make install` and CI
+# use) first, then the others constrained by it, so the image runs exactly the versions CI tested.
+# `make lock` keeps the current pins where it can; `make lock UPGRADE=1` takes the newest allowed.
+TORCH_FIND_LINKS ?= $(if $(wildcard /opt/wheels/torch-*.whl),/opt/wheels,https://download.pytorch.org/whl/cpu/torch/)
+LOCK = $(BIN)/uv pip compile --quiet --native-tls --generate-hashes --custom-compile-command "make lock" \
+	--python-version 3.11 --python-platform x86_64-manylinux_2_28 --find-links $(TORCH_FIND_LINKS) \
+	-c requirements/constraints.in $(if $(UPGRADE),--upgrade)
+lock: $(STAMP)  ## requirements/{dev,serve,train,build}.txt from pyproject.toml (exact versions, hashes)
+	$(LOCK) pyproject.toml --extra train --extra dev --group build -o requirements/dev.txt
+	$(LOCK) -c requirements/dev.txt pyproject.toml -o requirements/serve.txt
+	$(LOCK) -c requirements/dev.txt pyproject.toml --extra train -o requirements/train.txt
+	$(LOCK) -c requirements/dev.txt --group pyproject.toml:build -o requirements/build.txt
 
 serve: $(STAMP)  ## serve bert-base-cased (or MODEL_ID / --model) on port 5001
 	$(BIN)/python -m app serve

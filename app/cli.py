@@ -4,12 +4,14 @@ import argparse
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 
 import uvicorn
 
 from app.config import TASK_NAMES, Settings
 from app.finetuning.cli import add_finetune_parser
+from app.install_sets import missing_train_extra
 
 PRECISION_CHOICES = ["auto", "fp32", "bf16", "fp16", "int8"]
 
@@ -212,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         from app.batch.cli import batch  # torch loads only for the subcommands that need it
 
         return batch(args, settings)
+    if args.command in ("finetune", "evaluate") and (missing := missing_train_extra(args.command)):
+        print(missing, file=sys.stderr)
+        return 2
     if args.command == "finetune":
         from app.finetuning.cli import finetune_command
 
