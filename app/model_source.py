@@ -1,6 +1,7 @@
 """Where the checkpoint comes from: --model / MODEL_ID, else AZUREML_MODEL_DIR, else bert-base-cased."""
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,10 +51,40 @@ def find_tokenizer_dir(root: Path, checkpoint_dir: Path) -> Path:
     return candidates[0] if candidates else checkpoint_dir
 
 
+def first_unreadable(folder: Path) -> Path | None:
+    """The first path under a local folder (or above it) that this process may not read, else None.
+
+    A container's user often cannot read what another uid saved (`save_pretrained` writes 0600);
+    unchecked, the loaders below report such a folder as missing or empty.
+    """
+    folder = folder.expanduser().absolute()
+    for above in reversed(folder.parents):  # from / down: a folder one cannot enter hides the rest
+        if not os.access(above, os.X_OK):
+            return above
+    if folder.is_dir() and not os.access(folder, os.R_OK | os.X_OK):
+        return folder
+    denied: list[Path] = []
+    for directory, subdirectories, files in os.walk(
+        folder, onerror=lambda e: denied.append(Path(e.filename))
+    ):
+        subdirectories.sort()
+        for name in sorted(files):
+            try:
+                with open(os.path.join(directory, name), "rb"):
+                    pass
+            except PermissionError:
+                return Path(directory, name)
+            except OSError:  # a broken link and the like: not a question of permissions
+                continue
+    return denied[0] if denied else None
+
+
 def resolve_model_source(settings: Settings) -> ModelSource:
     if settings.model_id:
         return ModelSource.single(settings.model_id)
     root = settings.azureml_model_dir
+    if root is not None and root.exists() and first_unreadable(root) is not None:
+        return ModelSource.single(str(root))  # loading it names what cannot be read
     if root is not None:
         checkpoint_dir = find_checkpoint_dir(root)
         if checkpoint_dir is not None:

@@ -7,6 +7,7 @@ weights also hold the next-sentence head (the real bert-base-cased does) serves 
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from transformers.utils import logging as transformers_logging
 from app.config import Settings, TaskName
 from app.cpu_features import read_cpu_features
 from app.errors import InvalidRequestError, ModelLoadError
-from app.model_source import ModelSource, resolve_model_source
+from app.model_source import ModelSource, first_unreadable, resolve_model_source
 from app.runtime import (
     DeviceChoice,
     Precision,
@@ -158,6 +159,14 @@ def _load_failure(source: ModelSource, exc: Exception) -> ModelLoadError:
     )
 
 
+def _permission_error(source: ModelSource, unreadable: Path) -> ModelLoadError:
+    return ModelLoadError(
+        f"Could not load model '{source}': permission denied reading '{unreadable}' as uid {os.getuid()}. "
+        "To fix: make the folder readable to this user (e.g. chmod -R a+rX on it; save_pretrained "
+        "writes weights 0600), or run the server as the files' owner (docker run --user)."
+    )
+
+
 def _missing_head_error(source: ModelSource, task: TaskName, missing: list[str]) -> ModelLoadError:
     shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
     return ModelLoadError(
@@ -176,6 +185,9 @@ def load_served_model(
     """Load once; raise ModelLoadError with a message that says what to do."""
     if isinstance(source, str):
         source = ModelSource.single(source)
+    for location in dict.fromkeys((source.model, source.tokenizer)):
+        if _looks_like_path(location) and (unreadable := first_unreadable(Path(location))) is not None:
+            raise _permission_error(source, unreadable)
     if _looks_like_path(source.model) and not (Path(source.model).expanduser() / "config.json").is_file():
         raise ModelLoadError(
             f"Model folder '{source}' has no config.json. Point --model (or MODEL_ID) at a folder "
