@@ -65,6 +65,23 @@ lint: $(STAMP)
 bench: $(STAMP)  ## baseline vs our server in fp32, bf16, int8 and a classifier (see README, Performance)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+# The images (Dockerfile): IMAGE serves, IMAGE:train adds the train extra. Where this machine has a
+# local torch wheel (and no torch index can be reached), it goes into the build context's .wheels/.
+IMAGE ?= bert-fill-mask
+BASE_IMAGE ?= python:3.11-slim-bookworm
+DOCKER_BUILD_FLAGS ?= --network host
+LOCAL_TORCH := $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl)
+DOCKER_BUILD = docker build $(DOCKER_BUILD_FLAGS) --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+	$(if $(LOCAL_TORCH),--build-arg TORCH_INDEX_URL=)
+image:  ## build IMAGE (serving) and IMAGE:train (BASE_IMAGE=..., the base image to build on)
+	$(if $(LOCAL_TORCH),mkdir -p .wheels && cp -u $(LOCAL_TORCH) .wheels/)
+	$(DOCKER_BUILD) --target train -t $(IMAGE):train .
+	$(DOCKER_BUILD) -t $(IMAGE) .
+	docker image ls $(IMAGE)
+
+image-test: image $(STAMP)  ## build, then run the images on a tiny checkpoint and check them (README, Docker)
+	$(BIN)/python -m tests.image_check --image $(IMAGE) --train-image $(IMAGE):train
+
 format: $(STAMP)
 	$(BIN)/ruff check --fix app tests bench deploy
 	$(BIN)/ruff format app tests bench deploy

@@ -59,6 +59,8 @@ def first_unreadable(folder: Path) -> Path | None:
     """
     folder = folder.expanduser().absolute()
     for above in reversed(folder.parents):  # from / down: a folder one cannot enter hides the rest
+        if not above.is_dir():
+            return None  # missing: a question for the loaders, not of permissions
         if not os.access(above, os.X_OK):
             return above
     if folder.is_dir() and not os.access(folder, os.R_OK | os.X_OK):
