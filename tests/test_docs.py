@@ -96,10 +96,15 @@ def test_openapi_tags_every_route_and_shows_an_example_body_for_every_inference_
         for method, operation in by_method.items()
     ]
     tags = {tag for _, _, operation in operations for tag in operation.get("tags", [])}
-    assert tags == {"azure", "huggingface", "v2", "health"}
+    assert tags == {"azure", "huggingface", "v2", "v1", "health"}
     assert all(len(operation.get("tags", [])) == 1 for _, _, operation in operations)
     posts = [(path, operation) for method, path, operation in operations if method == "POST"]
-    assert {path for path, _ in posts} >= {"/score", "/", "/v2/models/{model_name}/infer"}
+    assert {path for path, _ in posts} >= {
+        "/score",
+        "/",
+        "/v2/models/{model_name}/infer",
+        "/v1/models/{model_name}:predict",
+    }
     for path, operation in posts:
         contents = operation["requestBody"]["content"].values()
         assert any("example" in content or "examples" in content for content in contents), path

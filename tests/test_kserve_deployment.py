@@ -58,3 +58,25 @@ def test_the_probes_answer_on_the_apps_v2_health_routes() -> None:
         for probe in probes.values():
             assert client.get(probe["path"]).status_code == 200
         assert client.get(f"/v2/models/{name}/ready").json() == {"name": name, "ready": True}
+
+
+def test_the_v1_manifest_differs_only_in_protocol_and_readiness_and_its_probes_answer() -> None:
+    v1_path = MANIFEST.with_name("inferenceservice-v1.yaml")
+    v2, v1 = yaml.safe_load(MANIFEST.read_text()), yaml.safe_load(v1_path.read_text())
+    (v1_container,) = v1["spec"]["predictor"]["containers"]
+    v1_env = {variable["name"]: variable["value"] for variable in v1_container["env"]}
+    name = v1_env["MODEL_NAME"]
+    assert v1_env["PROTOCOL"] == "v1"
+    assert v1_container["readinessProbe"]["httpGet"]["path"] == f"/v1/models/{name}"
+    for manifest, protocol, readiness in ((v1, "v1", f"/v1/models/{name}"), (v2, "v2", "/v2/health/ready")):
+        (only,) = manifest["spec"]["predictor"]["containers"]
+        only["env"] = [v for v in only["env"] if v["name"] != "PROTOCOL"]
+        assert only["readinessProbe"]["httpGet"].pop("path") == readiness, protocol
+    assert v1 == v2
+    app = create_app(
+        Settings(model_id="/opt/model", model_name=name), load_model=lambda _: served(FakeFillMaskModel())
+    )
+    with TestClient(app) as client:
+        wait_until_ready(client)
+        assert client.get(f"/v1/models/{name}").json() == {"name": name, "ready": True}
+        assert client.get(v1_container["livenessProbe"]["httpGet"]["path"]).status_code == 200

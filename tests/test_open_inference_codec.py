@@ -13,6 +13,7 @@ from tritonclient.utils import deserialize_bytes_tensor, serialize_byte_tensor
 
 from app.errors import InvalidRequestError, PayloadTooLargeError
 from app.model_source import ModelSource
+from app.serving.model_naming import default_model_name
 from app.serving.open_inference.codec import (
     Tensor,
     decode_bytes_elements,
@@ -23,7 +24,6 @@ from app.serving.open_inference.codec import (
     split_body,
 )
 from app.serving.open_inference.infer_request import RequestedOutput, decode_request
-from app.serving.open_inference.model_naming import default_model_name
 from app.serving.open_inference.task_tensors import (
     check_inputs,
     output_tensors,

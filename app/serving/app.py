@@ -18,6 +18,7 @@ from app.errors import register_exception_handlers
 from app.model_source import resolve_model_source
 from app.serving.admission import AdmissionControl, AdmissionMiddleware
 from app.serving.huggingface.routes import router as huggingface_router
+from app.serving.kserve_v1.routes import router as kserve_v1_router
 from app.serving.lifespan import (
     ModelLoader,
     ServingState,
@@ -102,6 +103,7 @@ def create_app(
     app.include_router(router)
     app.include_router(huggingface_router)
     app.include_router(open_inference_router)
+    app.include_router(kserve_v1_router)
     app.include_router(playground_router)
     register_exception_handlers(app)
     app.openapi = lambda: _openapi_with_request_schema(app)  # type: ignore[method-assign]

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from app.errors import InvalidRequestError, PayloadTooLargeError
+from app.errors import InvalidRequestError
+from app.serving.jobs import check_input_count
 
 PAYLOAD_KEYS = ("input_data", "inputs")
 PARAMETER_KEYS = ("parameters", "params")
@@ -83,11 +84,8 @@ def parse_request_table(body: object, max_inputs: int | None = None) -> RequestT
         )
     if max_inputs is not None:
         for name, cells in columns.items():
-            if isinstance(cells, list) and len(cells) > max_inputs:
-                where = key if form == "list" else f"{key}.{name}"
-                raise PayloadTooLargeError(
-                    f"'{where}' has {len(cells)} inputs; the limit is {max_inputs} per request. Split it."
-                )
+            if isinstance(cells, list):
+                check_input_count(key if form == "list" else f"{key}.{name}", len(cells), max_inputs)
     parameters, parameters_where = _merge_parameters(parameter_blocks)
     return RequestTable(key, columns, form, parameters, parameters_where)  # type: ignore[arg-type]
 

@@ -6,24 +6,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from app.config import Settings
-from app.engine.engine import InferenceEngine
 from app.serving.answers import shape_answers
 from app.serving.contract import parse_request_table
 from app.serving.dependencies import (
-    get_engine,
-    get_model,
     get_serving_state,
-    get_settings,
-    predict_for_client,
     require_api_key,
 )
 from app.serving.guards import read_json_body
+from app.serving.jobs import DataPlane, InferenceJob, get_data_plane
 from app.serving.lifespan import ServingState
 from app.serving.metrics import ServiceMetrics
 from app.serving.schemas import INFERENCE_ERROR_RESPONSES, SAMPLE_REQUEST, ErrorResponse, ScoreResponse
 from app.serving.task_requests import choose_task, options_for, parse_task_request
-from app.tasks.checkpoint import ServedModel
 
 router = APIRouter()
 
@@ -81,19 +75,13 @@ async def metrics(request: Request) -> Response:
 )
 async def score(
     request: Request,
-    engine: Annotated[InferenceEngine, Depends(get_engine)],
-    model: Annotated[ServedModel, Depends(get_model)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    plane: Annotated[DataPlane, Depends(get_data_plane)],
 ) -> AzureJSONResponse:
     """Answer each input with the served task, as Azure ML's endpoints for that task do."""
+    settings, model = plane.settings, plane.model
     body = await read_json_body(request, settings.max_payload_bytes)
     table = parse_request_table(body, settings.max_inputs_per_request)
     task = choose_task(table, list(model.tasks), list(model.unavailable))
-    job = parse_task_request(table, task, settings.max_top_k)
-    request.state.log_fields = {"task": task, "inputs": len(job.examples)} | (
-        {"texts": table.columns} if settings.log_inputs else {}
-    )
-    answers = await predict_for_client(
-        request, engine, model.task(task), job.examples, options_for(job), settings.request_timeout_ms
-    )
-    return AzureJSONResponse(shape_answers(job, answers))
+    parsed = parse_task_request(table, task, settings.max_top_k)
+    job = InferenceJob(task, parsed.examples, options_for(parsed), logged_inputs=table.columns)
+    return AzureJSONResponse(shape_answers(parsed, await plane.run(request, job)))

@@ -5,9 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from app.config import Settings
-from app.engine.engine import InferenceEngine
-from app.serving.dependencies import get_engine, get_model, get_settings, predict_for_client, require_api_key
+from app.serving.dependencies import require_api_key
 from app.serving.guards import read_json_body
 from app.serving.huggingface.answers import huggingface_answers
 from app.serving.huggingface.requests import parse_job
@@ -17,9 +15,9 @@ from app.serving.huggingface.schemas import (
     HuggingFaceRequest,
     HuggingFaceResponse,
 )
+from app.serving.jobs import DataPlane, InferenceJob, get_data_plane
 from app.serving.openapi_inline import inline_schema
 from app.serving.protocol_errors import ErrorKeyRoute
-from app.tasks.checkpoint import ServedModel
 
 # Errors as {"error": ...}, as Hugging Face's Inference API answers them.
 router = APIRouter(tags=["huggingface"], route_class=ErrorKeyRoute)
@@ -46,18 +44,13 @@ router = APIRouter(tags=["huggingface"], route_class=ErrorKeyRoute)
 )
 async def hugging_face_task(
     request: Request,
-    engine: Annotated[InferenceEngine, Depends(get_engine)],
-    model: Annotated[ServedModel, Depends(get_model)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    plane: Annotated[DataPlane, Depends(get_data_plane)],
 ) -> JSONResponse:
     """Answer `{"inputs", "parameters"}` in the task schemas of transformers' pipelines, as
     `huggingface_hub.InferenceClient(model="http://<this server>")` posts and reads them."""
+    settings = plane.settings
     body = await read_json_body(request, settings.max_payload_bytes)
-    job = parse_job(body, model, settings.max_inputs_per_request, settings.max_top_k)
-    request.state.log_fields = {"task": job.task_name, "inputs": len(job.examples)} | (
-        {"texts": job.examples} if settings.log_inputs else {}
-    )
-    answers = await predict_for_client(
-        request, engine, job.task, job.examples, job.options, settings.request_timeout_ms
-    )
-    return JSONResponse(huggingface_answers(job.task_name, answers, job.single, job.top_k))
+    parsed = parse_job(body, plane.model, settings.max_inputs_per_request, settings.max_top_k)
+    job = InferenceJob(parsed.task_name, parsed.examples, parsed.options, logged_inputs=parsed.examples)
+    answers = await plane.run(request, job)
+    return JSONResponse(huggingface_answers(parsed.task_name, answers, parsed.single, parsed.top_k))

@@ -9,26 +9,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from app import __version__
-from app.config import Settings
-from app.engine.engine import InferenceEngine
 from app.serving.dependencies import (
-    get_engine,
     get_model,
-    get_settings,
-    predict_for_client,
     require_api_key,
 )
 from app.serving.guards import read_body
-from app.serving.open_inference.codec import HEADER_LENGTH, inflate
-from app.serving.open_inference.infer_job import prepare_job
-from app.serving.open_inference.infer_request import decode_request
-from app.serving.open_inference.infer_response import infer_response
-from app.serving.open_inference.model_naming import (
+from app.serving.jobs import DataPlane, InferenceJob, get_data_plane
+from app.serving.model_naming import (
     MODEL_VERSION,
     get_model_name,
     require_known_model,
     require_known_version,
 )
+from app.serving.open_inference.codec import HEADER_LENGTH, inflate
+from app.serving.open_inference.infer_job import prepare_job
+from app.serving.open_inference.infer_request import decode_request
+from app.serving.open_inference.infer_response import infer_response
 from app.serving.open_inference.task_tensors import metadata_tensors, output_tensors
 from app.serving.open_inference.wire import (
     FILL_MASK_REQUEST_EXAMPLE,
@@ -146,27 +142,29 @@ INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def infer(
     request: Request,
     name: Annotated[str, Depends(get_model_name)],
-    engine: Annotated[InferenceEngine, Depends(get_engine)],
-    model: Annotated[ServedModel, Depends(get_model)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    plane: Annotated[DataPlane, Depends(get_data_plane)],
 ) -> Response:
     """Each input row answered by the served task, as tensors (JSON or binary, per output)."""
+    settings = plane.settings
     body = await read_body(request, settings.max_payload_bytes)
     body = inflate(body, request.headers.get("content-encoding"), settings.max_payload_bytes)
-    job = prepare_job(decode_request(body, request.headers.get(HEADER_LENGTH)), model, settings)
-    request.state.log_fields = {"task": job.task, "inputs": len(job.request.examples)} | (
-        {"texts": job.request.table.columns} if settings.log_inputs else {}
+    prepared = prepare_job(decode_request(body, request.headers.get(HEADER_LENGTH)), plane.model, settings)
+    parsed = prepared.request
+    job = InferenceJob(
+        prepared.task,
+        parsed.examples,
+        options_for(parsed),
+        logged_inputs=parsed.table.columns,
+        timeout_ms=prepared.timeout_ms,
     )
-    answers = await predict_for_client(
-        request, engine, model.task(job.task), job.request.examples, options_for(job.request), job.timeout_ms
-    )
+    answers = await plane.run(request, job)
     header = {
         "model_name": name,
         "model_version": MODEL_VERSION,
-        "id": job.id or request.state.request_id,
-        "parameters": {"task": job.task},
+        "id": prepared.id or request.state.request_id,
+        "parameters": {"task": prepared.task},
     }
-    return infer_response(header, output_tensors(job.task, answers), job.outputs)
+    return infer_response(header, output_tensors(prepared.task, answers), prepared.outputs)
 
 
 @router.api_route(

@@ -1,5 +1,5 @@
-"""The one model this server serves on /v2: its name (MODEL_NAME, else the checkpoint's folder or
-hub name) and its one version, and the checks that a request names them."""
+"""The name of the one model this server serves, for the protocols that name models (/v2, /v1):
+MODEL_NAME, else the checkpoint's folder or hub name; and /v2's one version."""
 
 from pathlib import Path
 from typing import Annotated

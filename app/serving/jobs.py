@@ -1,0 +1,92 @@
+"""The one data plane under every protocol: a codec decodes its request into an `InferenceJob`,
+`DataPlane.run` runs it (the task's lookup, the log fields, the deadline, a client that leaves), and the
+codec encodes the task's own result records back into its wire shape."""
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from app.config import Settings, TaskName
+from app.engine.engine import InferenceEngine
+from app.engine.predict import predict
+from app.errors import ClientClosedRequestError, DeadlineExceededError, PayloadTooLargeError
+from app.serving.dependencies import get_engine, get_model, get_settings
+from app.tasks.base import Task
+from app.tasks.checkpoint import ServedModel
+
+DISCONNECT_POLL_S = 0.25
+
+
+@dataclass(frozen=True)
+class InferenceJob:
+    """What a protocol asks of the model, in no protocol's terms."""
+
+    task: TaskName
+    examples: Sequence[Any]
+    options: Any
+    logged_inputs: Any = None  # what LOG_INPUTS=true logs of the request: its texts, as it sent them
+    timeout_ms: int | None = None  # the client's own deadline, where its protocol has one
+
+
+@dataclass(frozen=True)
+class DataPlane:
+    """What runs every protocol's jobs: the loaded model, its engine, the server's settings."""
+
+    engine: InferenceEngine
+    model: ServedModel
+    settings: Settings
+
+    async def run(self, request: Request, job: InferenceJob) -> list[Any]:
+        """Each example's result record, from the served task named by the job."""
+        task = self.model.task(job.task)  # a task this checkpoint cannot answer: 400 saying why
+        request.state.log_fields = {"task": job.task, "inputs": len(job.examples)} | (
+            {"texts": job.logged_inputs} if self.settings.log_inputs else {}
+        )
+        timeout_ms = self.settings.request_timeout_ms
+        if job.timeout_ms is not None:
+            timeout_ms = min(timeout_ms, job.timeout_ms)
+        return await predict_for_client(request, self.engine, task, job.examples, job.options, timeout_ms)
+
+
+async def get_data_plane(
+    engine: Annotated[InferenceEngine, Depends(get_engine)],
+    model: Annotated[ServedModel, Depends(get_model)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> DataPlane:
+    """The route dependency: 503 while the model is not ready."""
+    return DataPlane(engine, model, settings)
+
+
+async def predict_for_client(
+    request: Request,
+    engine: InferenceEngine,
+    task: Task[Any],
+    examples: Sequence[Any],
+    options: Any,
+    timeout_ms: int,
+) -> list[Any]:
+    """Each example's answer from `task`, but given up at the deadline or when the client goes away."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    job = asyncio.ensure_future(predict(engine, task, examples, options, deadline=deadline))
+    while not job.done():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            job.cancel()
+            raise DeadlineExceededError(f"No answer within the request timeout of {timeout_ms} ms.")
+        await asyncio.wait({job}, timeout=min(remaining, DISCONNECT_POLL_S))
+        if not job.done() and await request.is_disconnected():
+            job.cancel()
+            raise ClientClosedRequestError("The client closed the connection before the answer.")
+    return job.result()
+
+
+def check_input_count(where: str, count: int, limit: int) -> None:
+    """Every protocol's limit on inputs per request (MAX_INPUTS_PER_REQUEST), before any work."""
+    if count > limit:
+        raise PayloadTooLargeError(
+            f"'{where}' has {count} inputs; the limit is {limit} per request. Split it."
+        )

@@ -1,0 +1,53 @@
+"""The /v1 routes: the model list, a model's readiness, and `:predict` (behind the API key)."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from app.serving.dependencies import get_serving_state, require_api_key
+from app.serving.guards import read_json_body
+from app.serving.jobs import DataPlane, get_data_plane
+from app.serving.kserve_v1.codec import PREDICT_EXAMPLE, decode_predict, encode_predictions
+from app.serving.lifespan import ServingState
+from app.serving.model_naming import get_model_name
+from app.serving.protocol_errors import ErrorKeyRoute
+
+router = APIRouter(prefix="/v1", tags=["v1"], route_class=ErrorKeyRoute)
+PREDICT_BODY: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/json": {"example": PREDICT_EXAMPLE}}}
+}
+
+
+async def require_served_name(model_name: str, served: Annotated[str, Depends(get_model_name)]) -> None:
+    if model_name != served:  # KServe's own message
+        raise HTTPException(404, f"Model with name {model_name} does not exist.")
+
+
+@router.get("/models")
+async def models(served: Annotated[str, Depends(get_model_name)]) -> dict[str, list[str]]:
+    return {"models": [served]}
+
+
+@router.get("/models/{model_name}", dependencies=[Depends(require_served_name)])
+async def model_ready(
+    model_name: str, serving: Annotated[ServingState, Depends(get_serving_state)]
+) -> dict[str, Any]:
+    if not serving.ready:
+        raise HTTPException(503, f"Model with name {model_name} is not ready.")
+    return {"name": model_name, "ready": True}
+
+
+@router.post(
+    "/models/{model_name}:predict",
+    dependencies=[Depends(require_served_name), Depends(require_api_key)],
+    openapi_extra=PREDICT_BODY,
+)
+async def predict(
+    request: Request,
+    plane: Annotated[DataPlane, Depends(get_data_plane)],
+) -> JSONResponse:
+    """`{"instances": [...]}` answered `{"predictions": [...]}`, one per instance."""
+    body = await read_json_body(request, plane.settings.max_payload_bytes)
+    job = decode_predict(body, plane.model, plane.settings)
+    return JSONResponse(encode_predictions(job.task, await plane.run(request, job)))

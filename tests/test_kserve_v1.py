@@ -1,0 +1,162 @@
+"""KServe's v1 protocol on every task: KServe's own request shape, answers equal to /score's on the
+same checkpoint, and its error codes and shape."""
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.serving.app import create_app
+from tests.conftest import wait_until_ready
+
+# KServe's test/e2e/data/bert_fill_mask_v1.json
+KSERVE_FILL_MASK = {"instances": ["The capital of France is [MASK].", "The capital of [MASK] is paris."]}
+TEXTS = ["I love this film.", "Today is a [MASK] day!", "Angela Merkel visited Paris."]
+PAIRS = [["The sky is blue.", "It rarely rains."], ["He went home.", "Penguins live in the south."]]
+QUESTIONS = [
+    {"question": "Where does Wolfgang live?", "context": "My name is Wolfgang and I live in Berlin."},
+    {"question": "What is blue?", "context": "The sky is blue and the grass is green."},
+]
+API_KEY = "v1-test-key"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+@pytest.fixture(scope="module")
+def clients(tiny_task_dir: Callable[[str], Path]) -> Iterator[dict[str, tuple[TestClient, str]]]:
+    """A client per checkpoint (the pretraining one fills masks and predicts next sentences), with
+    the name /v1 serves it under."""
+    with ExitStack() as stack:
+        served = {}
+        for kind in ("pretraining", "text-classification", "token-classification", "question-answering"):
+            checkpoint = tiny_task_dir(kind)
+            app = create_app(Settings(model_id=str(checkpoint), api_key=API_KEY))
+            client = stack.enter_context(TestClient(app))
+            wait_until_ready(client)
+            served[kind] = (client, checkpoint.name)
+        yield served
+
+
+def predict(client: TestClient, name: str, body: Any) -> Any:
+    return client.post(f"/v1/models/{name}:predict", json=body, headers=AUTH)
+
+
+def score(client: TestClient, input_data: dict[str, Any]) -> list[str]:
+    response = client.post("/score", json={"input_data": input_data}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    return [row["0"] for row in response.json()]
+
+
+def test_models_and_readiness(clients: dict[str, tuple[TestClient, str]]) -> None:
+    client, name = clients["pretraining"]
+    assert client.get("/v1/models").json() == {"models": [name]}
+    assert client.get(f"/v1/models/{name}").json() == {"name": name, "ready": True}
+
+
+def test_fill_mask_with_kserves_own_request_equals_score(clients: dict[str, tuple[TestClient, str]]) -> None:
+    client, name = clients["pretraining"]
+    response = predict(client, name, KSERVE_FILL_MASK)
+    assert response.status_code == 200, response.text
+    expected = score(client, {"input_string": KSERVE_FILL_MASK["instances"]})
+    assert response.json() == {"predictions": expected}
+
+
+def test_inputs_is_read_as_instances(clients: dict[str, tuple[TestClient, str]]) -> None:
+    client, name = clients["pretraining"]
+    assert (
+        predict(client, name, {"inputs": KSERVE_FILL_MASK["instances"]}).json()
+        == predict(client, name, KSERVE_FILL_MASK).json()
+    )
+
+
+def test_pairs_on_a_pretraining_checkpoint_predict_next_sentences(
+    clients: dict[str, tuple[TestClient, str]],
+) -> None:
+    client, name = clients["pretraining"]
+    as_objects = [{"text": a, "text_pair": b} for a, b in PAIRS]
+    expected = score(client, {"sentence1": [a for a, _ in PAIRS], "sentence2": [b for _, b in PAIRS]})
+    assert predict(client, name, {"instances": PAIRS}).json() == {"predictions": expected}
+    assert predict(client, name, {"instances": as_objects}).json() == {"predictions": expected}
+
+
+def test_classification_answers_label_names_for_texts_and_pairs(
+    clients: dict[str, tuple[TestClient, str]],
+) -> None:
+    client, name = clients["text-classification"]
+    assert predict(client, name, {"instances": TEXTS}).json() == {
+        "predictions": score(client, {"input_string": TEXTS})
+    }
+    expected = score(client, {"text": [a for a, _ in PAIRS], "text_pair": [b for _, b in PAIRS]})
+    assert predict(client, name, {"instances": PAIRS}).json() == {"predictions": expected}
+
+
+def test_ner_answers_a_tag_per_word(clients: dict[str, tuple[TestClient, str]]) -> None:
+    client, name = clients["token-classification"]
+    predictions = predict(client, name, {"instances": TEXTS}).json()["predictions"]
+    # /score writes the same tags as Python's str() of the list, Azure's NER format.
+    assert [str(tags) for tags in predictions] == score(client, {"input_string": TEXTS})
+    assert all(tags and all(isinstance(tag, str) for tag in tags) for tags in predictions)
+
+
+def test_question_answering_answers_the_span(clients: dict[str, tuple[TestClient, str]]) -> None:
+    client, name = clients["question-answering"]
+    expected = score(
+        client, {"question": [q["question"] for q in QUESTIONS], "context": [q["context"] for q in QUESTIONS]}
+    )
+    assert predict(client, name, {"instances": QUESTIONS}).json() == {"predictions": expected}
+
+
+def test_unknown_model_is_kserves_404(clients: dict[str, tuple[TestClient, str]]) -> None:
+    client, _ = clients["pretraining"]
+    for response in (client.get("/v1/models/nope"), predict(client, "nope", KSERVE_FILL_MASK)):
+        assert response.status_code == 404
+        assert response.json() == {"error": "Model with name nope does not exist."}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([1, 2], "The body must be a JSON object"),
+        ({}, "Missing 'instances' (or 'inputs')"),
+        ({"instances": []}, "'instances' must be a non-empty list"),
+        ({"instances": "Paris is the [MASK]."}, "'instances' must be a non-empty list"),
+        (
+            {"instances": ["ok [MASK].", 3]},
+            "'instances[1]' must be a string with [MASK] for this fill-mask model",
+        ),
+        ({"instances": ["a [MASK]."], "signature_name": "x"}, "Unknown field 'signature_name'"),
+        ({"instances": ["No mask here."]}, "Input 0"),
+    ],
+)
+def test_bad_bodies_are_400_in_kserves_error_shape(
+    clients: dict[str, tuple[TestClient, str]], body: Any, message: str
+) -> None:
+    client, name = clients["pretraining"]
+    response = client.post(f"/v1/models/{name}:predict", content=json.dumps(body), headers=AUTH)
+    assert response.status_code == 400, response.text
+    assert set(response.json()) == {"error"}
+    assert message in response.json()["error"]
+
+
+def test_qa_instances_must_be_question_and_context(clients: dict[str, tuple[TestClient, str]]) -> None:
+    client, name = clients["question-answering"]
+    response = predict(client, name, {"instances": ["Where?"]})
+    assert response.status_code == 400
+    assert '\'instances[0]\' must be an object {"question", "context"}' in response.json()["error"]
+
+
+def test_predict_needs_the_api_key_and_counts_inputs(clients: dict[str, tuple[TestClient, str]]) -> None:
+    client, name = clients["pretraining"]
+    unauthorised = client.post(f"/v1/models/{name}:predict", json=KSERVE_FILL_MASK)
+    assert unauthorised.status_code == 401
+    assert set(unauthorised.json()) == {"error"}
+    limit = Settings().max_inputs_per_request
+    too_many = predict(client, name, {"instances": ["a [MASK]."] * (limit + 1)})
+    assert too_many.status_code == 413
+    assert too_many.json() == {
+        "error": f"'instances' has {limit + 1} inputs; the limit is {limit} per request. Split it."
+    }
