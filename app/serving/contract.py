@@ -10,12 +10,12 @@ with `parameters` (or `params`) at the top level or inside the payload.
 Every rejection names the field, and for a bad input its index, so a client can fix it.
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.errors import InvalidRequestError
 from app.serving.jobs import check_input_count
+from app.serving.validation import json_type, reject_unknown
 
 PAYLOAD_KEYS = ("input_data", "inputs")
 PARAMETER_KEYS = ("parameters", "params")
@@ -47,11 +47,6 @@ class RequestTable:
         if self.form == "split":
             return f"{self.payload_key}.data"
         return f"{self.payload_key}.{column}"
-
-
-def json_type(value: object) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number")
 
 
 def parse_request_table(body: object, max_inputs: int | None = None) -> RequestTable:
@@ -88,13 +83,6 @@ def parse_request_table(body: object, max_inputs: int | None = None) -> RequestT
                 check_input_count(key if form == "list" else f"{key}.{name}", len(cells), max_inputs)
     parameters, parameters_where = _merge_parameters(parameter_blocks)
     return RequestTable(key, columns, form, parameters, parameters_where)  # type: ignore[arg-type]
-
-
-def reject_unknown(fields: dict[str, Any], known: Sequence[str], where: str) -> None:
-    unknown = [name for name in fields if name not in known]
-    if unknown:
-        expected = ", ".join(f"'{name}'" for name in known)
-        raise InvalidRequestError(f"Unknown field '{unknown[0]}' in {where}; expected {expected}.")
 
 
 def _plain_list_columns(items: list[Any], key: str) -> dict[str, list[Any]]:

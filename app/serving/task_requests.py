@@ -13,7 +13,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from app.config import TaskName
 from app.errors import InvalidRequestError
-from app.serving.contract import RequestTable, json_type, reject_unknown
+from app.serving.contract import RequestTable
 from app.serving.schemas import (
     ClassificationParameters,
     FillMaskParameters,
@@ -23,6 +23,7 @@ from app.serving.schemas import (
     QuestionAnsweringParameters,
     Text,
 )
+from app.serving.validation import json_type, reject_unknown
 from app.tasks.options import task_options
 from app.tasks.token_classification import Words
 

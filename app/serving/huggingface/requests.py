@@ -14,7 +14,6 @@ from pydantic import BaseModel, ValidationError
 
 from app.config import TaskName
 from app.errors import InvalidRequestError, PayloadTooLargeError
-from app.serving.contract import json_type, reject_unknown
 from app.serving.huggingface.schemas import (
     FillMaskParameters,
     NextSentenceParameters,
@@ -25,6 +24,7 @@ from app.serving.huggingface.schemas import (
     TextPairInput,
     TokenClassificationParameters,
 )
+from app.serving.validation import json_type, reject_unknown
 from app.tasks.base import Task
 from app.tasks.checkpoint import ServedModel
 from app.tasks.fill_mask import FillMaskOptions

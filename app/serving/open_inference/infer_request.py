@@ -8,7 +8,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.errors import InvalidRequestError
-from app.serving.contract import json_type
 from app.serving.open_inference.codec import (
     HEADER_LENGTH,
     decode_bytes_elements,
@@ -18,6 +17,7 @@ from app.serving.open_inference.codec import (
     split_body,
 )
 from app.serving.open_inference.wire import InferenceRequest, RequestInput
+from app.serving.validation import json_type
 
 # Request parameters of the protocol itself (tritonclient's reserved ones), not of the task.
 BINARY_OUTPUT = "binary_data_output"

@@ -4,8 +4,8 @@ metadata and for mapping an infer request onto the task and its answers onto ten
 Input names are MLServer's HuggingFace runtime's where it has them (`question`, `context`) and
 `text` (`text_pair` for a second text) elsewhere; a request with one input of another name (KServe's
 huggingfaceserver reads its first input, `input-0`, MLServer's `args`) is read as `text`. Outputs
-are the fields of /score's scored answers (`app.tasks.azure_answers.scored_candidates`), one tensor
-per field, one row per input:
+are the fields of the tasks' own result records (`Candidate`, `Scored`, `WordTag`, `Span`), one
+tensor per field, one row per input:
 
 - fill-mask: `token_str`, `token`, `score`, shape [N, masks, top_k]
 - text-classification and next-sentence-prediction: `label`, `score`, shape [N, top_k]
@@ -25,7 +25,6 @@ from app.serving.contract import RequestTable
 from app.serving.open_inference.codec import Datatype, Tensor
 from app.serving.open_inference.infer_request import RequestedOutput
 from app.serving.open_inference.wire import MetadataTensor
-from app.tasks.azure_answers import scored_candidates
 
 
 @dataclass(frozen=True)
@@ -136,8 +135,8 @@ def requested_outputs(
 
 
 def output_tensors(task: TaskName, answers: list[Any]) -> dict[str, Tensor]:
-    """Each output field of every answer as one padded, row-major tensor."""
-    rows = [scored_candidates(task, answer) for answer in answers]
+    """Each output field of every answer's result records as one padded, row-major tensor."""
+    rows = answers
     extent = _extent(rows, OUTPUTS[task][0].rank - 1)
     tensors = {}
     for spec in OUTPUTS[task]:
@@ -161,7 +160,7 @@ def _extent(rows: list[Any], depth: int) -> list[int]:
 def _cells(items: list[Any], extent: list[int], field: str, padding: Any) -> list[Any]:
     cells: list[Any] = []
     if len(extent) == 1:
-        cells = [item[field] for item in items]
+        cells = [getattr(item, field) for item in items]
     else:
         for item in items:
             cells += _cells(item, extent[1:], field, padding)
