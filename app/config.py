@@ -76,7 +76,7 @@ class Settings(BaseSettings):
         "next batch is formed from whatever queued while the last one ran.",
     )
     max_queued_inputs: int = Field(
-        default=2048, ge=1, description="Inputs waiting for the model at most; beyond, /score answers 429."
+        default=2048, ge=1, description="Inputs waiting for the model at most; beyond, inference answers 429."
     )
 
     max_concurrent_requests: int = Field(
@@ -98,14 +98,15 @@ class Settings(BaseSettings):
     request_timeout_ms: int = Field(
         default=50_000,
         ge=1,
-        description="Deadline of a /score request (Azure's request_timeout_ms is 60000). Work still "
+        description="Deadline of an inference request (Azure's request_timeout_ms is 60000). Work still "
         "queued past it is dropped before compute and the client gets 504.",
     )
     drain_timeout_s: int = Field(
         default=30, ge=0, description="On SIGTERM, how long accepted requests may take to finish."
     )
     api_key: str | None = Field(
-        default=None, description="If set, /score requires `Authorization: Bearer <key>`; health stays open."
+        default=None,
+        description="If set, inference routes require `Authorization: Bearer <key>`; health stays open.",
     )
     log_inputs: bool = Field(default=False, description="Log input texts (off: no user text in logs).")
 

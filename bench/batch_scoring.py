@@ -23,13 +23,13 @@ from app.engine.offline import forward_all
 from app.errors import InvalidInputError
 from app.runtime import configure_threads
 from app.tasks.checkpoint import load_fill_mask_model
-from app.tasks.fill_mask import FillMaskModel, FillMaskOptions
+from app.tasks.fill_mask import FillMaskOptions, FillMaskTask
 from bench.peak_memory import peak_rss_mb
 from bench.run import DEFAULT_CHECKPOINT, ensure_checkpoint
 from bench.sentences import SHARED, masked_sentences
 
 
-def offline_maximum(model: FillMaskModel, texts: list[str], options: BatchOptions) -> float:
+def offline_maximum(model: FillMaskTask, texts: list[str], options: BatchOptions) -> float:
     encoded = model.encode(texts, FillMaskOptions(options.top_k))
     features = [
         feature for item in encoded if not isinstance(item, InvalidInputError) for feature in item.features
@@ -39,7 +39,7 @@ def offline_maximum(model: FillMaskModel, texts: list[str], options: BatchOption
     return len(texts) / (time.perf_counter() - started)
 
 
-def batch_job_rate(model: FillMaskModel, texts: list[str], workdir: Path) -> float:
+def batch_job_rate(model: FillMaskTask, texts: list[str], workdir: Path) -> float:
     inputs = workdir / "inputs"
     inputs.mkdir()
     for part in range(0, len(texts), 100):

@@ -97,9 +97,9 @@ def answered_by_status(base_url: str) -> collections.Counter[str]:
     counts: collections.Counter[str] = collections.Counter()
     for family in text_string_to_metric_families(httpx.get(f"{base_url}/metrics").text):
         for sample in family.samples:
-            if sample.name == "fill_mask_requests_total" and sample.labels.get("route") == "/score":
+            if sample.name == "bert_serving_requests_total" and sample.labels.get("route") == "/score":
                 counts[sample.labels["status"]] += int(sample.value)
-            elif sample.name == "fill_mask_requests_refused_total":
+            elif sample.name == "bert_serving_requests_refused_total":
                 counts["429"] += int(sample.value)
     return counts
 

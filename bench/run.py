@@ -162,12 +162,12 @@ def main() -> None:
 
 
 def model_busy_seconds(base_url: str) -> float | None:
-    """Our server's fill_mask_model_busy_seconds_total (None for the baseline, which has no metrics)."""
+    """Our server's bert_serving_model_busy_seconds_total (None for the baseline, which has no metrics)."""
     response = httpx.get(f"{base_url}/metrics", timeout=10)
     if response.status_code != 200:
         return None
     for line in response.text.splitlines():
-        if line.startswith("fill_mask_model_busy_seconds_total "):
+        if line.startswith("bert_serving_model_busy_seconds_total "):
             return float(line.split()[1])
     return None
 

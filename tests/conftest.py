@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.runtime import cpu_supports_bf16
 from app.serving.app import create_app
-from tests.fakes import FakeFillMaskModel, served
+from tests.fakes import FakeFillMaskTask, served
 from tests.tiny_bert import build_tiny_bert, build_tiny_task_model
 
 # A real hardware condition: bf16 weights run only where oneDNN has bf16 kernels for this CPU.
@@ -104,12 +104,12 @@ def tiny_bert_client(tiny_bert_dir: Path) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def fake_model() -> FakeFillMaskModel:
-    return FakeFillMaskModel()
+def fake_model() -> FakeFillMaskTask:
+    return FakeFillMaskTask()
 
 
 @pytest.fixture
-def fake_app(fake_model: FakeFillMaskModel) -> FastAPI:
+def fake_app(fake_model: FakeFillMaskTask) -> FastAPI:
     return create_app(Settings(model_id="fake-model", max_top_k=10), load_model=lambda _: served(fake_model))
 
 

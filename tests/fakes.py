@@ -12,7 +12,7 @@ from app.tasks.mask_spelling import normalize_masks
 MASK_ID = -1
 
 
-class FakeFillMaskModel:
+class FakeFillMaskTask:
     """Predicts, for each mask, `w<length of the text>`, then `w<n>-1`, ... with falling scores.
 
     `encode` turns a text into `[len(text), MASK_ID per mask]`, so predictions depend on the input.
@@ -71,5 +71,5 @@ class FakeFillMaskModel:
         return [candidates[: options.top_k] for candidates in masks]
 
 
-def served(fake: FakeFillMaskModel) -> ServedModel:
+def served(fake: FakeFillMaskTask) -> ServedModel:
     return ServedModel(source=fake.source, tasks={"fill-mask": fake})  # type: ignore[dict-item]

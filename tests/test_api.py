@@ -12,7 +12,7 @@ from app.serving.app import create_app
 from app.serving.schemas import SAMPLE_REQUEST
 from app.tasks.checkpoint import ServedModel
 from tests.conftest import wait_until_ready
-from tests.fakes import FakeFillMaskModel, served
+from tests.fakes import FakeFillMaskTask, served
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,7 @@ def test_score_joins_several_masks_with_commas(client: TestClient) -> None:
 
 
 def test_score_normalizes_mask_spellings_before_the_model(
-    client: TestClient, fake_model: FakeFillMaskModel
+    client: TestClient, fake_model: FakeFillMaskTask
 ) -> None:
     client.post("/score", json={"inputs": ["a [mask] b <MASK> c [Mask]"]})
     assert fake_model.calls[-1] == ["a [MASK] b [MASK] c [MASK]"]
@@ -150,7 +150,7 @@ def test_sample_request_file_is_the_documented_sample() -> None:
 
 def test_ready_is_503_until_model_loaded_and_score_is_503_meanwhile() -> None:
     release = threading.Event()
-    fake = FakeFillMaskModel()
+    fake = FakeFillMaskTask()
 
     def slow_loader(_: str) -> ServedModel:
         release.wait(10)
@@ -184,7 +184,7 @@ def test_failed_load_makes_ready_503_and_asks_the_process_to_stop() -> None:
 
 
 def test_unexpected_model_failure_answers_json_500_and_the_next_request_succeeds(
-    fake_app: FastAPI, fake_model: FakeFillMaskModel
+    fake_app: FastAPI, fake_model: FakeFillMaskTask
 ) -> None:
     with TestClient(fake_app, raise_server_exceptions=False) as client:
         wait_until_ready(client)
@@ -196,7 +196,7 @@ def test_unexpected_model_failure_answers_json_500_and_the_next_request_succeeds
         assert client.post("/score", json=SAMPLE_REQUEST).status_code == 200
 
 
-def test_a_full_queue_answers_429_with_retry_after(fake_model: FakeFillMaskModel) -> None:
+def test_a_full_queue_answers_429_with_retry_after(fake_model: FakeFillMaskTask) -> None:
     app = create_app(Settings(model_id="fake", max_queued_inputs=2), load_model=lambda _: served(fake_model))
     with TestClient(app) as client:
         wait_until_ready(client)

@@ -13,7 +13,7 @@ from app.batch.job import BatchOptions, run_batch_job
 from app.batch.ledger import Ledger
 from app.cli import main
 from app.tasks.checkpoint import load_fill_mask_model
-from app.tasks.fill_mask import FillMaskModel
+from app.tasks.fill_mask import FillMaskTask
 from app.tasks.mask_spelling import MASK_SPELLING
 from bench.peak_memory import peak_rss_mb
 from tests.conftest import interrupt_at_call
@@ -49,7 +49,7 @@ def input_folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tiny_bert_dir: Path) -> FillMaskModel:
+def tiny_model(tiny_bert_dir: Path) -> FillMaskTask:
     return load_fill_mask_model(str(tiny_bert_dir))
 
 
@@ -166,7 +166,7 @@ def test_a_rerun_skips_completed_files_and_adds_nothing(
 def test_a_crash_loses_at_most_the_mini_batch_in_progress_and_a_rerun_duplicates_nothing(
     input_folder: Path,
     tmp_path: Path,
-    tiny_model: FillMaskModel,
+    tiny_model: FillMaskTask,
     monkeypatch: pytest.MonkeyPatch,
     crash_at: str,
 ) -> None:

@@ -177,7 +177,7 @@ def test_sigterm_drains_accepted_requests_then_exits_0(tiny_bert_dir: Path, tmp_
                 for i in range(10)
             ]
             deadline = time.monotonic() + 10
-            while "fill_mask_requests_in_flight 10.0" not in httpx.get(f"{base_url}/metrics").text:
+            while "bert_serving_requests_in_flight 10.0" not in httpx.get(f"{base_url}/metrics").text:
                 assert time.monotonic() < deadline, "the requests never got in flight"
                 time.sleep(0.02)
             process.send_signal(signal.SIGTERM)

@@ -14,15 +14,15 @@ from app.errors import EngineStoppedError, QueueFullError
 from app.tasks.fill_mask import FillMaskOptions
 from app.tasks.token_classification import Words
 from tests.conftest import until
-from tests.fakes import FakeFillMaskModel
+from tests.fakes import FakeFillMaskTask
 
 
 def run_with_engine(
-    scenario: Callable[[InferenceEngine, FakeFillMaskModel], Awaitable[Any]],
+    scenario: Callable[[InferenceEngine, FakeFillMaskTask], Awaitable[Any]],
     limits: BatchLimits | None = None,
 ) -> Any:
     async def main() -> Any:
-        model = FakeFillMaskModel()
+        model = FakeFillMaskTask()
         engine = InferenceEngine(limits)
         engine.start()
         try:
@@ -33,14 +33,14 @@ def run_with_engine(
     return asyncio.run(main())
 
 
-def ask(engine: InferenceEngine, model: FakeFillMaskModel, texts: list[str], top_k: int) -> Any:
+def ask(engine: InferenceEngine, model: FakeFillMaskTask, texts: list[str], top_k: int) -> Any:
     return predict(engine, model, texts, FillMaskOptions(top_k))  # type: ignore[arg-type]
 
 
 HELD: set[asyncio.Future[Any]] = set()
 
 
-async def hold_first_batch(engine: InferenceEngine, model: FakeFillMaskModel) -> threading.Event:
+async def hold_first_batch(engine: InferenceEngine, model: FakeFillMaskTask) -> threading.Event:
     """Start one request and keep its batch running until the returned gate is set."""
     model.gate = threading.Event()
     held = asyncio.ensure_future(ask(engine, model, ["hold [MASK]"], 1))
@@ -55,7 +55,7 @@ async def queued(engine: InferenceEngine, inputs: int) -> None:
 
 
 def test_requests_that_queue_together_share_one_batch() -> None:
-    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> list[Any]:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskTask) -> list[Any]:
         gate = await hold_first_batch(engine, model)
         pending = [asyncio.ensure_future(ask(engine, model, [f"request {i} [MASK]"], 1)) for i in range(6)]
         await queued(engine, 6)
@@ -69,7 +69,7 @@ def test_requests_that_queue_together_share_one_batch() -> None:
 
 
 def test_each_request_gets_its_own_top_k_from_a_shared_batch() -> None:
-    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskTask) -> None:
         gate = await hold_first_batch(engine, model)
         one = asyncio.ensure_future(ask(engine, model, ["a [MASK] [MASK]"], 1))
         three = asyncio.ensure_future(ask(engine, model, ["b [MASK] [MASK]"], 3))
@@ -83,7 +83,7 @@ def test_each_request_gets_its_own_top_k_from_a_shared_batch() -> None:
 
 
 def test_a_failing_input_fails_only_its_own_request() -> None:
-    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskTask) -> None:
         gate = await hold_first_batch(engine, model)
         model.fail_on_length = len("bad [MASK]")
         good = [asyncio.ensure_future(ask(engine, model, [f"good {i} [MASK]"], 1)) for i in range(3)]
@@ -98,7 +98,7 @@ def test_a_failing_input_fails_only_its_own_request() -> None:
 
 
 def test_inputs_beyond_the_queue_bound_are_refused_at_once() -> None:
-    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskTask) -> None:
         gate = await hold_first_batch(engine, model)
         three = asyncio.ensure_future(ask(engine, model, ["x [MASK]"] * 3, 1))
         await queued(engine, 3)
@@ -111,7 +111,7 @@ def test_inputs_beyond_the_queue_bound_are_refused_at_once() -> None:
 
 
 def test_a_cancelled_request_is_dropped_before_compute() -> None:
-    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskTask) -> None:
         gate = await hold_first_batch(engine, model)
         abandoned = asyncio.ensure_future(ask(engine, model, ["gone [MASK]"] * 5, 1))
         kept = asyncio.ensure_future(ask(engine, model, ["kept [MASK]"], 1))
@@ -125,7 +125,7 @@ def test_a_cancelled_request_is_dropped_before_compute() -> None:
 
 
 def test_max_wait_gathers_requests_that_arrive_within_it() -> None:
-    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskTask) -> None:
         first = asyncio.ensure_future(ask(engine, model, ["first [MASK]"], 1))
         await asyncio.sleep(0.03)
         second = asyncio.ensure_future(ask(engine, model, ["second [MASK]"], 1))
@@ -136,7 +136,7 @@ def test_max_wait_gathers_requests_that_arrive_within_it() -> None:
 
 
 def test_continuous_batching_does_not_wait_for_company() -> None:
-    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskTask) -> None:
         await asyncio.wait_for(ask(engine, model, ["alone [MASK]"], 1), timeout=1)
         assert model.batches == [1]
 
@@ -147,7 +147,7 @@ def test_a_dead_worker_answers_every_waiter_and_refuses_new_work(monkeypatch: py
     def broken_policy(*_: object) -> list[int]:
         raise RuntimeError("policy bug")
 
-    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskTask) -> None:
         gate = await hold_first_batch(engine, model)
         waiting = asyncio.ensure_future(ask(engine, model, ["waiting [MASK]"], 1))
         await queued(engine, 1)
@@ -163,9 +163,9 @@ def test_a_dead_worker_answers_every_waiter_and_refuses_new_work(monkeypatch: py
 
 
 def test_a_batch_holds_one_task_and_every_task_is_answered() -> None:
-    other = FakeFillMaskModel()  # a second task: same fake, its own batches
+    other = FakeFillMaskTask()  # a second task: same fake, its own batches
 
-    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskTask) -> None:
         gate = await hold_first_batch(engine, model)
         mine = [asyncio.ensure_future(ask(engine, model, [f"mine {i} [MASK]"], 1)) for i in range(3)]
         theirs = [asyncio.ensure_future(ask(engine, other, [f"theirs {i} [MASK]"], 1)) for i in range(2)]
@@ -184,7 +184,7 @@ def test_a_batch_holds_one_task_and_every_task_is_answered() -> None:
 def test_a_short_request_is_tokenized_on_the_event_loop_and_a_long_one_in_a_thread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def scenario(engine: InferenceEngine, model: FakeFillMaskModel) -> list[str]:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskTask) -> list[str]:
         threads: list[str] = []
         encode = model.encode
 

@@ -19,7 +19,7 @@ from app.serving import admission as admission_module
 from app.serving.app import create_app
 from app.serving.schemas import SAMPLE_REQUEST
 from tests.conftest import until, wait_until_ready
-from tests.fakes import FakeFillMaskModel, served
+from tests.fakes import FakeFillMaskTask, served
 
 
 @asynccontextmanager
@@ -35,7 +35,7 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-def fake_app(fake: FakeFillMaskModel, **settings: Any) -> FastAPI:
+def fake_app(fake: FakeFillMaskTask, **settings: Any) -> FastAPI:
     return create_app(
         Settings(model_id="fake", **settings), load_model=lambda _: served(fake), on_fatal=lambda: None
     )
@@ -73,7 +73,7 @@ def run(scenario: Callable[[], Awaitable[None]]) -> None:
 
 
 def test_requests_beyond_max_concurrent_get_429_at_once_with_retry_after() -> None:
-    fake = FakeFillMaskModel()
+    fake = FakeFillMaskTask()
 
     async def scenario() -> None:
         app = fake_app(fake, max_concurrent_requests=3)
@@ -89,13 +89,13 @@ def test_requests_beyond_max_concurrent_get_429_at_once_with_retry_after() -> No
             fake.gate.set()
             assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200, 200]
             assert (await client.post("/score", json=SAMPLE_REQUEST)).status_code == 200
-            assert "fill_mask_requests_refused_total 1.0" in (await client.get("/metrics")).text
+            assert "bert_serving_requests_refused_total 1.0" in (await client.get("/metrics")).text
 
     run(scenario)
 
 
 def test_a_refusal_reads_no_body_and_logs_one_line_per_interval(caplog: pytest.LogCaptureFixture) -> None:
-    fake = FakeFillMaskModel()
+    fake = FakeFillMaskTask()
     app = fake_app(fake, max_concurrent_requests=1)
     body_reads = 0
 
@@ -128,7 +128,7 @@ def test_too_many_inputs_get_413(client: TestClient) -> None:
     assert "has 257 inputs; the limit is 256" in response.json()["message"]
 
 
-def test_a_body_over_the_limit_gets_413_by_its_content_length(fake_model: FakeFillMaskModel) -> None:
+def test_a_body_over_the_limit_gets_413_by_its_content_length(fake_model: FakeFillMaskTask) -> None:
     with TestClient(fake_app(fake_model, max_payload_bytes=1000)) as client:
         wait_until_ready(client)
         response = client.post("/score", json={"inputs": ["x [MASK] " * 200]})
@@ -137,7 +137,7 @@ def test_a_body_over_the_limit_gets_413_by_its_content_length(fake_model: FakeFi
 
 
 def test_a_streamed_body_over_the_limit_gets_413_without_reading_it_all() -> None:
-    app = fake_app(FakeFillMaskModel(), max_payload_bytes=5000)
+    app = fake_app(FakeFillMaskTask(), max_payload_bytes=5000)
     received = 0
 
     async def receive() -> dict[str, Any]:
@@ -156,7 +156,7 @@ def test_a_streamed_body_over_the_limit_gets_413_without_reading_it_all() -> Non
 
 
 def test_queued_work_past_its_deadline_is_dropped_and_answered_504() -> None:
-    fake = FakeFillMaskModel()
+    fake = FakeFillMaskTask()
 
     async def scenario() -> None:
         async with running(fake_app(fake, request_timeout_ms=300)) as client:
@@ -176,7 +176,7 @@ def test_queued_work_past_its_deadline_is_dropped_and_answered_504() -> None:
 
 
 def test_work_of_a_client_that_went_away_is_dropped_before_compute() -> None:
-    fake = FakeFillMaskModel()
+    fake = FakeFillMaskTask()
     app = fake_app(fake)
 
     async def scenario() -> None:
@@ -208,7 +208,7 @@ def test_work_of_a_client_that_went_away_is_dropped_before_compute() -> None:
 def test_a_client_gone_while_its_body_is_read_is_a_499_without_a_traceback(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    app = fake_app(FakeFillMaskModel())
+    app = fake_app(FakeFillMaskTask())
     messages = [
         {"type": "http.disconnect"},
         {"type": "http.request", "body": b'{"inputs": [', "more_body": True},
@@ -223,7 +223,7 @@ def test_a_client_gone_while_its_body_is_read_is_a_499_without_a_traceback(
                 sent = await call_asgi(app, receive, headers=[(b"content-type", b"application/json")])
             assert sent[0]["status"] == 499
             metrics = (await client.get("/metrics")).text
-            assert 'fill_mask_requests_total{method="POST",route="/score",status="499"} 1.0' in metrics
+            assert 'bert_serving_requests_total{method="POST",route="/score",status="499"} 1.0' in metrics
             assert 'status="500"' not in metrics
         assert not [r for r in caplog.records if r.exc_info], "no traceback is logged"
         access = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
@@ -267,24 +267,26 @@ def test_metrics_count_requests_batches_and_load_time(client: TestClient) -> Non
     client.get("/nowhere")
     client.get("/")
     text = client.get("/metrics").text
-    assert 'fill_mask_requests_total{method="GET",route="/",status="200"} 1.0' in text, "apart from POST /"
-    assert 'fill_mask_requests_total{method="POST",route="/score",status="200"} 1.0' in text
-    assert 'fill_mask_requests_total{method="POST",route="/score",status="400"} 1.0' in text
-    assert 'fill_mask_requests_total{method="GET",route="unmatched",status="404"} 1.0' in text
-    assert 'fill_mask_request_duration_seconds_count{method="POST",route="/score"} 2.0' in text
-    assert "fill_mask_batch_size_count" in text and "fill_mask_batch_tokens_sum" in text
-    assert "fill_mask_queue_inputs 0.0" in text
-    assert "fill_mask_requests_in_flight 0.0" in text
-    busy = next(line for line in text.splitlines() if line.startswith("fill_mask_model_busy_seconds_total "))
+    assert 'bert_serving_requests_total{method="GET",route="/",status="200"} 1.0' in text, "apart from POST /"
+    assert 'bert_serving_requests_total{method="POST",route="/score",status="200"} 1.0' in text
+    assert 'bert_serving_requests_total{method="POST",route="/score",status="400"} 1.0' in text
+    assert 'bert_serving_requests_total{method="GET",route="unmatched",status="404"} 1.0' in text
+    assert 'bert_serving_request_duration_seconds_count{method="POST",route="/score"} 2.0' in text
+    assert "bert_serving_batch_size_count" in text and "bert_serving_batch_tokens_sum" in text
+    assert "bert_serving_queue_inputs 0.0" in text
+    assert "bert_serving_requests_in_flight 0.0" in text
+    busy = next(
+        line for line in text.splitlines() if line.startswith("bert_serving_model_busy_seconds_total ")
+    )
     assert float(busy.split()[1]) > 0
     load_seconds = next(
-        line for line in text.splitlines() if line.startswith("fill_mask_model_load_seconds ")
+        line for line in text.splitlines() if line.startswith("bert_serving_model_load_seconds ")
     )
     assert float(load_seconds.split()[1]) > 0
 
 
 def test_with_an_api_key_score_needs_the_bearer_token_and_health_stays_open(
-    fake_model: FakeFillMaskModel,
+    fake_model: FakeFillMaskTask,
 ) -> None:
     with TestClient(fake_app(fake_model, api_key="s3cret")) as client:
         wait_until_ready(client)
@@ -300,7 +302,7 @@ def test_with_an_api_key_score_needs_the_bearer_token_and_health_stays_open(
 
 def test_a_dead_worker_turns_ready_503_and_stops_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
     stopped = threading.Event()
-    fake = FakeFillMaskModel()
+    fake = FakeFillMaskTask()
     app = create_app(Settings(model_id="fake"), load_model=lambda _: served(fake), on_fatal=stopped.set)
     with TestClient(app) as client:
         wait_until_ready(client)

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.serving.app import create_app
 from tests.conftest import wait_until_ready
-from tests.fakes import FakeFillMaskModel, served
+from tests.fakes import FakeFillMaskTask, served
 
 MANIFEST = Path(__file__).resolve().parents[1] / "deploy" / "kserve" / "inferenceservice.yaml"
 # Read by KServe itself, not by the server.
@@ -51,7 +51,7 @@ def test_the_probes_answer_on_the_apps_v2_health_routes() -> None:
     assert probes["livenessProbe"]["path"] == "/v2/health/live"
     name = environment()["MODEL_NAME"]
     app = create_app(
-        Settings(model_id="/opt/model", model_name=name), load_model=lambda _: served(FakeFillMaskModel())
+        Settings(model_id="/opt/model", model_name=name), load_model=lambda _: served(FakeFillMaskTask())
     )
     with TestClient(app) as client:
         wait_until_ready(client)
@@ -74,7 +74,7 @@ def test_the_v1_manifest_differs_only_in_protocol_and_readiness_and_its_probes_a
         assert only["readinessProbe"]["httpGet"].pop("path") == readiness, protocol
     assert v1 == v2
     app = create_app(
-        Settings(model_id="/opt/model", model_name=name), load_model=lambda _: served(FakeFillMaskModel())
+        Settings(model_id="/opt/model", model_name=name), load_model=lambda _: served(FakeFillMaskTask())
     )
     with TestClient(app) as client:
         wait_until_ready(client)

@@ -11,7 +11,7 @@ from transformers import BertForMaskedLM
 
 from app.errors import ModelLoadError
 from app.tasks.checkpoint import load_fill_mask_model
-from app.tasks.fill_mask import FillMaskModel
+from app.tasks.fill_mask import FillMaskTask
 from app.tasks.mask_spelling import normalize_masks
 from tests.tiny_bert import MAX_POSITIONS, PUNCTUATION, WORDS
 
@@ -46,7 +46,7 @@ def pipeline_candidates(fill_mask_pipeline: Any, text: str) -> list[list[dict[st
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tiny_bert_dir: Path) -> FillMaskModel:
+def tiny_model(tiny_bert_dir: Path) -> FillMaskTask:
     return load_fill_mask_model(str(tiny_bert_dir))
 
 
@@ -82,7 +82,7 @@ def test_score_top_k_equals_pipeline_candidates_and_scores(
                 assert our_candidate["score"] == pytest.approx(their_candidate["score"], abs=SCORE_TOLERANCE)
 
 
-def test_predictions_do_not_depend_on_batch_company(tiny_model: FillMaskModel) -> None:
+def test_predictions_do_not_depend_on_batch_company(tiny_model: FillMaskTask) -> None:
     alone = [tiny_model.predict([text], top_k=3)[0] for text in map(_normalized, INPUTS[:12])]
     together = tiny_model.predict(list(map(_normalized, INPUTS[:12])), top_k=3, batch_size=5)
     for one, other in zip(alone, together, strict=True):
@@ -91,7 +91,7 @@ def test_predictions_do_not_depend_on_batch_company(tiny_model: FillMaskModel) -
             assert [c.score for c in mask_one] == pytest.approx([c.score for c in mask_other], abs=1e-5)
 
 
-def test_head_at_masks_equals_full_masked_lm_logits(tiny_model: FillMaskModel, tiny_bert_dir: Path) -> None:
+def test_head_at_masks_equals_full_masked_lm_logits(tiny_model: FillMaskTask, tiny_bert_dir: Path) -> None:
     reference = BertForMaskedLM.from_pretrained(tiny_bert_dir).eval()
     encoded = tiny_model.tokenizer(
         ["the [MASK] sat on the [MASK] .", "a [MASK"], padding=True, return_tensors="pt"
@@ -105,7 +105,7 @@ def test_head_at_masks_equals_full_masked_lm_logits(tiny_model: FillMaskModel, t
 
 
 def test_a_long_input_is_answered_as_the_pipeline_answers_its_window(
-    tiny_model: FillMaskModel, fill_mask_pipeline: Any
+    tiny_model: FillMaskTask, fill_mask_pipeline: Any
 ) -> None:
     rng = random.Random(5)
     long_text = " ".join([*rng.choices(WORDS, k=150), "[MASK]", *rng.choices(WORDS, k=60)])
@@ -131,7 +131,7 @@ def test_loading_a_folder_without_config_fails_with_advice(tmp_path: Path) -> No
         load_fill_mask_model(str(tmp_path))
 
 
-def test_token_strings_are_decoded_like_the_pipeline(tiny_model: FillMaskModel) -> None:
+def test_token_strings_are_decoded_like_the_pipeline(tiny_model: FillMaskTask) -> None:
     subword = tiny_model.tokenizer.convert_tokens_to_ids("##ing")
     assert tiny_model.token_string(subword) == tiny_model.tokenizer.decode([subword]) == "##ing"
 

@@ -21,13 +21,13 @@ from tritonclient.utils import serialize_byte_tensor
 from app.config import Settings
 from app.serving.app import create_app
 from tests.conftest import until, wait_until_ready
-from tests.fakes import FakeFillMaskModel, served
+from tests.fakes import FakeFillMaskTask, served
 
 INFER = "/v2/models/fake/infer"
 TEXTS = ["Paris is the [MASK] of France.", "The [MASK] sat on the [MASK]."]
 
 
-def fake_app(fake: FakeFillMaskModel, **overrides: Any) -> FastAPI:
+def fake_app(fake: FakeFillMaskTask, **overrides: Any) -> FastAPI:
     return create_app(
         Settings(model_id="fake", **overrides), load_model=lambda _: served(fake), on_fatal=lambda: None
     )
@@ -35,7 +35,7 @@ def fake_app(fake: FakeFillMaskModel, **overrides: Any) -> FastAPI:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
-    app = fake_app(FakeFillMaskModel(), max_inputs_per_request=4, max_payload_bytes=3000, max_top_k=10)
+    app = fake_app(FakeFillMaskTask(), max_inputs_per_request=4, max_payload_bytes=3000, max_top_k=10)
     with TestClient(app) as client:
         wait_until_ready(client)
         yield client
@@ -152,7 +152,7 @@ def test_too_many_inputs_and_too_large_bodies_get_413(client: TestClient) -> Non
 
 
 def test_infer_needs_the_api_key_when_set_and_health_stays_open() -> None:
-    with TestClient(fake_app(FakeFillMaskModel(), api_key="secret")) as client:
+    with TestClient(fake_app(FakeFillMaskTask(), api_key="secret")) as client:
         wait_until_ready(client)
         body = {"inputs": [text_input(TEXTS, data=TEXTS)]}
         refused = client.post(INFER, json=body)
@@ -170,7 +170,7 @@ def test_infer_needs_the_api_key_when_set_and_health_stays_open() -> None:
         metrics = client.get("/metrics").text
         for status in (200, 401):
             assert (
-                'fill_mask_requests_total{method="POST",route="/v2/models/{model_name}/infer",'
+                'bert_serving_requests_total{method="POST",route="/v2/models/{model_name}/infer",'
                 f'status="{status}"}} 1.0' in metrics
             )
 
@@ -180,7 +180,7 @@ def test_while_the_model_loads_ready_and_infer_get_503_and_live_200() -> None:
 
     def slow_load(_: Any) -> Any:
         loaded.wait(10)
-        return served(FakeFillMaskModel())
+        return served(FakeFillMaskTask())
 
     app = create_app(Settings(model_id="fake"), load_model=slow_load, on_fatal=lambda: None)
     with TestClient(app) as client:
@@ -210,7 +210,7 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def test_capacity_refusals_on_v2_are_429_in_the_protocols_shape_and_azures_stay_message() -> None:
-    fake = FakeFillMaskModel()
+    fake = FakeFillMaskTask()
     app = fake_app(fake, max_concurrent_requests=1)
     body = {"inputs": [text_input(TEXTS, data=TEXTS)]}
 
@@ -231,7 +231,7 @@ def test_capacity_refusals_on_v2_are_429_in_the_protocols_shape_and_azures_stay_
 
 
 def test_the_clients_timeout_parameter_is_a_deadline_answered_504() -> None:
-    fake = FakeFillMaskModel()
+    fake = FakeFillMaskTask()
 
     async def scenario() -> None:
         async with running(fake_app(fake)) as client:
@@ -311,7 +311,7 @@ def test_model_name_comes_from_the_flag_or_the_environment(monkeypatch: pytest.M
 
 
 def test_an_unexpected_model_failure_is_a_500_in_the_protocols_shape() -> None:
-    fake = FakeFillMaskModel()
+    fake = FakeFillMaskTask()
     with TestClient(fake_app(fake), raise_server_exceptions=False) as client:
         wait_until_ready(client)
         fake.fail_on_length = len(TEXTS[0])

@@ -444,7 +444,7 @@ def test_a_server_at_capacity_shows_the_429_and_its_retry_after(
 
 def wait_for_requests_in_flight(base_url: str, count: int, timeout_s: float = 10) -> None:
     deadline = time.monotonic() + timeout_s
-    line = f"fill_mask_requests_in_flight {float(count)}"
+    line = f"bert_serving_requests_in_flight {float(count)}"
     while line not in httpx.get(f"{base_url}/metrics").text.splitlines():
         if time.monotonic() > deadline:
             raise AssertionError(f"never {count} request(s) in flight")

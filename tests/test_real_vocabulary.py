@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.serving.app import create_app
 from app.tasks.checkpoint import load_fill_mask_model
-from app.tasks.fill_mask import FillMaskModel
+from app.tasks.fill_mask import FillMaskTask
 from tests.conftest import SHARED, wait_until_ready
 
 REFTESTS = SHARED / "data" / "bert-base-cased" / "reftests"
@@ -34,7 +34,7 @@ def real_vocab_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def real_vocab_model(real_vocab_dir: Path) -> FillMaskModel:
+def real_vocab_model(real_vocab_dir: Path) -> FillMaskTask:
     return load_fill_mask_model(str(real_vocab_dir))
 
 
@@ -45,7 +45,7 @@ def real_vocab_client(real_vocab_dir: Path) -> Iterator[TestClient]:
         yield client
 
 
-def test_known_ids_decode_to_real_words(real_vocab_model: FillMaskModel) -> None:
+def test_known_ids_decode_to_real_words(real_vocab_model: FillMaskTask) -> None:
     assert real_vocab_model.mask_token_id == 103
     known = {2123: "Paris", 2364: "capital", 2712: "beautiful"}
     assert {token: real_vocab_model.token_string(token) for token in known} == known
@@ -53,7 +53,7 @@ def test_known_ids_decode_to_real_words(real_vocab_model: FillMaskModel) -> None
 
 @pytest.mark.parametrize("spelling", ["[MASK]", "[mask]", "[Mask]", "<mask>"])
 def test_every_mask_spelling_reaches_the_model_as_id_103(
-    real_vocab_client: TestClient, real_vocab_model: FillMaskModel, spelling: str
+    real_vocab_client: TestClient, real_vocab_model: FillMaskTask, spelling: str
 ) -> None:
     answer = real_vocab_client.post("/score", json={"inputs": [f"Paris is the {spelling} of France."]}).json()
     expected = real_vocab_model.predict(["Paris is the [MASK] of France."])[0][0][0].token_str
@@ -80,7 +80,7 @@ def test_real_words_decode_as_the_pipeline_decodes_them(
         assert [c["score"] for c in masks[0]] == pytest.approx([c["score"] for c in expected], abs=1e-4)
 
 
-def test_tokenizer_matches_the_reference_tokenization(real_vocab_model: FillMaskModel) -> None:
+def test_tokenizer_matches_the_reference_tokenization(real_vocab_model: FillMaskTask) -> None:
     references = sorted(REFTESTS.glob("*.json"))
     assert references, f"no reference tokenizations in {REFTESTS}"
     for reference in references:

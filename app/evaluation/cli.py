@@ -27,7 +27,7 @@ from app.evaluation.nsp import evaluate_next_sentence, labelled_pairs
 from app.evaluation.qa import evaluate_qa
 from app.tasks.base import Task
 from app.tasks.checkpoint import ServedModel, load_configured_model
-from app.tasks.fill_mask import FillMaskModel
+from app.tasks.fill_mask import FillMaskTask
 from app.tasks.next_sentence import NSP_LABELS
 from app.tasks.text_classification import ClassificationOptions
 
@@ -83,7 +83,7 @@ def _fill_mask(args: argparse.Namespace, served: ServedModel, task: Task[Any], l
         max_batch_tokens=limits.max_batch_tokens,
         max_batch_size=limits.max_batch_size,
     )
-    assert isinstance(task, FillMaskModel)
+    assert isinstance(task, FillMaskTask)
     metrics = evaluate(task, examples, options, skipped)
     headline = f"top-1 {metrics['top1_accuracy']:.4f}, MRR@{args.top_k} {metrics['mrr']:.4f}"
     if "pseudo_perplexity" in metrics:

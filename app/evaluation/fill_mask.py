@@ -20,7 +20,7 @@ from app.evaluation.fill_mask_data import EvalExample
 from app.evaluation.fill_mask_metrics import MaskOutcome, summarize
 from app.evaluation.fill_mask_report import write_chart, write_report
 from app.evaluation.prediction import predict_with_progress
-from app.tasks.fill_mask import FillMaskModel, FillMaskOptions, MaskCandidates
+from app.tasks.fill_mask import FillMaskOptions, FillMaskTask, MaskCandidates
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class EvalOptions:
 
 
 def evaluate(
-    model: FillMaskModel, examples: list[EvalExample], options: EvalOptions, skipped: int = 0
+    model: FillMaskTask, examples: list[EvalExample], options: EvalOptions, skipped: int = 0
 ) -> dict[str, Any]:
     options.output_dir.mkdir(parents=True, exist_ok=True)
     vocabulary = model.tokenizer.get_vocab()
@@ -70,7 +70,7 @@ def evaluate(
     return metrics
 
 
-def pseudo_perplexity(model: FillMaskModel, examples: list[EvalExample], max_batch_tokens: int) -> float:
+def pseudo_perplexity(model: FillMaskTask, examples: list[EvalExample], max_batch_tokens: int) -> float:
     """exp of minus the mean pseudo-log-likelihood per token, over every unmasked text."""
     total, tokens = 0.0, 0
     for example in tqdm(examples, unit="texts", desc="pseudo-perplexity"):
@@ -81,7 +81,7 @@ def pseudo_perplexity(model: FillMaskModel, examples: list[EvalExample], max_bat
 
 
 def _outcome(
-    model: FillMaskModel, vocabulary: dict[str, int], gold: str, candidates: list[Any], relation: str | None
+    model: FillMaskTask, vocabulary: dict[str, int], gold: str, candidates: list[Any], relation: str | None
 ) -> MaskOutcome:
     token = vocabulary.get(gold)
     single_token = token is not None and model.token_string(token) == gold

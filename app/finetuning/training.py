@@ -31,7 +31,7 @@ from app.finetuning.features import classification_features, ner_features, qa_fe
 from app.finetuning.options import FinetuneOptions
 from app.finetuning.scoring import bind, split_metrics
 from app.runtime import cpu_supports_bf16
-from app.tasks.checkpoint import AUTO_CLASS_BY_TASK
+from app.tasks.registry import TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def load_model(options: FinetuneOptions, labels: list[str] | None) -> PreTrained
             "id2label": dict(enumerate(labels)),
             "label2id": {name: index for index, name in enumerate(labels)},
         }
-    model, info = AUTO_CLASS_BY_TASK[options.task].from_pretrained(
+    model, info = TASKS[options.task].head_class.from_pretrained(
         options.model, output_loading_info=True, dtype=torch.float32, **label_fields
     )
     created = sorted(info.get("missing_keys", []))

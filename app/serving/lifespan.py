@@ -5,16 +5,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from app.config import Settings, TaskName
+from app.config import Settings
 from app.engine.engine import BatchLimits, InferenceEngine
 from app.engine.predict import predict
 from app.errors import ModelLoadError
 from app.model_source import ModelSource
 from app.tasks.checkpoint import ServedModel, load_configured_model
 from app.tasks.options import task_options
-from app.tasks.token_classification import Words
+from app.tasks.registry import TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -54,28 +53,11 @@ class ServingState:
         return self.engine is not None and self.engine.failure is None
 
 
-SENTENCE = "Paris is the capital of France."
-LONG_TEXT = " ".join(["The city of Paris is the capital of France."] * 8)
-
-
-def warm_up_examples(task: TaskName, mask_token: str) -> list[Any]:
-    """A short and a long example of the task."""
-    if task == "fill-mask":
-        return [f"Paris is the {mask_token} of France.", f"{LONG_TEXT} It is a {mask_token} city."]
-    if task == "text-classification":
-        return [(SENTENCE, None), (LONG_TEXT, None)]
-    if task == "next-sentence-prediction":
-        return [(SENTENCE, "It is big."), (LONG_TEXT, SENTENCE)]
-    if task == "token-classification":
-        return [Words.from_text(SENTENCE), Words.from_text(LONG_TEXT)]
-    return [("What is Paris?", SENTENCE), ("What is Paris?", LONG_TEXT)]
-
-
 async def warm_up(engine: InferenceEngine, model: ServedModel) -> None:
     """Run the batch shapes traffic will bring, so the first requests pay no one-time costs."""
     batch = min(engine.limits.max_batch_size, engine.limits.max_queued_inputs, 8)
     for name, task in model.tasks.items():
-        examples = warm_up_examples(name, getattr(task, "mask_token", "[MASK]"))
+        examples = TASKS[name].warm_up(getattr(task, "mask_token", "[MASK]"))
         options = task_options(name, top_k=5, with_scores=True)  # the scored paths too
         await predict(engine, task, examples[:1], options)
         await predict(engine, task, examples[:1] * batch, options)

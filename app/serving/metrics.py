@@ -22,50 +22,50 @@ class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "fill_mask_requests",
+            "bert_serving_requests",
             "HTTP requests by method, route and status.",
             ["method", "route", "status"],
             registry=self.registry,
         )
         self.request_seconds = Histogram(
-            "fill_mask_request_duration_seconds",
+            "bert_serving_request_duration_seconds",
             "Time from request to response, by method and route.",
             ["method", "route"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.refused_requests = Counter(
-            "fill_mask_requests_refused",
+            "bert_serving_requests_refused",
             "Inference requests refused with 429 by admission control, before routing.",
             registry=self.registry,
         )
         self.queue_depth = Gauge(
-            "fill_mask_queue_inputs", "Inputs waiting for the model.", registry=self.registry
+            "bert_serving_queue_inputs", "Inputs waiting for the model.", registry=self.registry
         )
         self.in_flight = Gauge(
-            "fill_mask_requests_in_flight",
+            "bert_serving_requests_in_flight",
             "Inference requests admitted and not yet answered.",
             registry=self.registry,
         )
         self.batch_size = Histogram(
-            "fill_mask_batch_size",
+            "bert_serving_batch_size",
             "Inputs per model batch.",
             buckets=BATCH_SIZE_BUCKETS,
             registry=self.registry,
         )
         self.batch_tokens = Histogram(
-            "fill_mask_batch_tokens",
+            "bert_serving_batch_tokens",
             "Tokens per model batch, padding included.",
             buckets=BATCH_TOKEN_BUCKETS,
             registry=self.registry,
         )
         self.model_busy_seconds = Counter(
-            "fill_mask_model_busy_seconds",
+            "bert_serving_model_busy_seconds",
             "Seconds the model spent computing batches: its rate is the share of time the model is busy.",
             registry=self.registry,
         )
         self.model_load_seconds = Gauge(
-            "fill_mask_model_load_seconds", "Time to load and warm up the model.", registry=self.registry
+            "bert_serving_model_load_seconds", "Time to load and warm up the model.", registry=self.registry
         )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:

@@ -17,11 +17,6 @@ from typing import Any
 import torch
 from transformers import (
     AutoConfig,
-    AutoModelForNextSentencePrediction,
-    AutoModelForPreTraining,
-    AutoModelForQuestionAnswering,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
     AutoTokenizer,
     PretrainedConfig,
     PreTrainedModel,
@@ -44,11 +39,9 @@ from app.runtime import (
     select_device,
 )
 from app.tasks.base import Task, label_names
-from app.tasks.fill_mask import FillMaskModel
-from app.tasks.next_sentence import NSP_KEY_PARTS, NextSentenceTask
-from app.tasks.question_answering import QuestionAnsweringTask
-from app.tasks.text_classification import TextClassificationTask
-from app.tasks.token_classification import TokenClassificationTask
+from app.tasks.fill_mask import FillMaskTask
+from app.tasks.next_sentence import NSP_KEY_PARTS
+from app.tasks.registry import TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -61,21 +54,7 @@ TASKS_BY_ARCHITECTURE: dict[str, tuple[TaskName, ...]] = {
     "ForNextSentencePrediction": ("next-sentence-prediction",),
     "ForPreTraining": ("fill-mask", "next-sentence-prediction"),
 }
-FINE_TUNED_TASKS: tuple[TaskName, ...] = ("text-classification", "token-classification", "question-answering")
-AUTO_CLASS_BY_TASK: dict[TaskName, Any] = {
-    "fill-mask": AutoModelForPreTraining,  # the NSP head comes along when the weights hold it
-    "text-classification": AutoModelForSequenceClassification,
-    "token-classification": AutoModelForTokenClassification,
-    "question-answering": AutoModelForQuestionAnswering,
-    "next-sentence-prediction": AutoModelForNextSentencePrediction,
-}
-TASK_DESCRIPTIONS: dict[TaskName, str] = {
-    "fill-mask": "fills masks",
-    "text-classification": "classifies texts",
-    "token-classification": "tags named entities",
-    "question-answering": "answers questions",
-    "next-sentence-prediction": "predicts whether a sentence follows another",
-}
+FINE_TUNED_TASKS: tuple[TaskName, ...] = tuple(name for name, spec in TASKS.items() if spec.fine_tuned)
 
 
 @dataclass
@@ -100,9 +79,7 @@ class ServedModel:
         reason = self.unavailable.get(name)
         if reason is not None:
             raise InvalidRequestError(reason)
-        raise InvalidRequestError(
-            f"This model {TASK_DESCRIPTIONS[self.primary_task]}; it does not do {name}."
-        )
+        raise InvalidRequestError(f"This model {TASKS[self.primary_task].does}; it does not do {name}.")
 
     def describe(self) -> dict[str, Any]:
         """For /health/ready."""
@@ -199,7 +176,7 @@ def load_served_model(
         tasks = tasks_for(config, task)
         tokenizer = AutoTokenizer.from_pretrained(source.tokenizer)
         with _quiet_load_report():
-            model, info = AUTO_CLASS_BY_TASK[tasks[0]].from_pretrained(
+            model, info = TASKS[tasks[0]].head_class.from_pretrained(
                 source.model, dtype=torch.float32, output_loading_info=True
             )
     except (OSError, ValueError, KeyError) as exc:
@@ -270,15 +247,7 @@ def _quiet_load_report() -> Iterator[None]:
 def bind_task(
     name: TaskName, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, source: str
 ) -> Task[Any]:
-    if name == "fill-mask":
-        return FillMaskModel(model, tokenizer, source)
-    if name == "next-sentence-prediction":
-        return NextSentenceTask(model, tokenizer)
-    if name == "text-classification":
-        return TextClassificationTask(model, tokenizer)
-    if name == "token-classification":
-        return TokenClassificationTask(model, tokenizer)
-    return QuestionAnsweringTask(model, tokenizer)
+    return TASKS[name].bind(model, tokenizer, source)
 
 
 def load_configured_model(settings: Settings, source: ModelSource | None = None) -> ServedModel:
@@ -291,9 +260,9 @@ def load_configured_model(settings: Settings, source: ModelSource | None = None)
 
 def load_fill_mask_model(
     source: ModelSource | str, device: DeviceChoice = "auto", precision: PrecisionChoice = "fp32"
-) -> FillMaskModel:
+) -> FillMaskTask:
     """A checkpoint's fill-mask task alone (tests, benchmarks, offline jobs)."""
     served = load_served_model(source, device, precision, "fill-mask")
     task = served.tasks["fill-mask"]
-    assert isinstance(task, FillMaskModel)
+    assert isinstance(task, FillMaskTask)
     return task

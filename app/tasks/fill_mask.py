@@ -55,7 +55,7 @@ class MaskedFeature(Feature):
     target_ids: tuple[int, ...] | None = None
 
 
-class FillMaskModel:
+class FillMaskTask:
     """The fill-mask task on a loaded masked LM (encode, forward, decode), plus offline helpers."""
 
     name: TaskName = "fill-mask"

@@ -1,0 +1,92 @@
+"""Every task in one place: its name, what it does, the head class it loads, how it binds to a loaded
+checkpoint, its options type and its warm-up examples. A new task is one entry here plus its module."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from transformers import (
+    AutoModelForNextSentencePrediction,
+    AutoModelForPreTraining,
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from app.config import TaskName
+from app.tasks.base import Task
+from app.tasks.fill_mask import FillMaskOptions, FillMaskTask
+from app.tasks.next_sentence import NextSentenceOptions, NextSentenceTask
+from app.tasks.question_answering import QuestionAnsweringOptions, QuestionAnsweringTask
+from app.tasks.text_classification import ClassificationOptions, TextClassificationTask
+from app.tasks.token_classification import TokenClassificationOptions, TokenClassificationTask, Words
+
+Binder = Callable[[PreTrainedModel, PreTrainedTokenizerBase, str], Task[Any]]
+
+SENTENCE = "Paris is the capital of France."
+LONG_TEXT = " ".join(["The city of Paris is the capital of France."] * 8)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: TaskName
+    does: str  # completes "This model ...", in error messages
+    head_class: Any  # the Auto class whose head the task reads
+    bind: Binder  # the task on a loaded model, its tokenizer and where it came from
+    options_type: type
+    fine_tuned: bool  # a head only fine-tuning trains (not one of the pre-training heads)
+    warm_up: Callable[[str], list[Any]]  # a short and a long example, given the mask token
+
+
+TASKS: dict[TaskName, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        TaskSpec(
+            "fill-mask",
+            "fills masks",
+            AutoModelForPreTraining,  # the NSP head comes along when the weights hold it
+            FillMaskTask,
+            FillMaskOptions,
+            False,
+            lambda mask: [f"Paris is the {mask} of France.", f"{LONG_TEXT} It is a {mask} city."],
+        ),
+        TaskSpec(
+            "text-classification",
+            "classifies texts",
+            AutoModelForSequenceClassification,
+            lambda model, tokenizer, _: TextClassificationTask(model, tokenizer),
+            ClassificationOptions,
+            True,
+            lambda _: [(SENTENCE, None), (LONG_TEXT, None)],
+        ),
+        TaskSpec(
+            "token-classification",
+            "tags named entities",
+            AutoModelForTokenClassification,
+            lambda model, tokenizer, _: TokenClassificationTask(model, tokenizer),
+            TokenClassificationOptions,
+            True,
+            lambda _: [Words.from_text(SENTENCE), Words.from_text(LONG_TEXT)],
+        ),
+        TaskSpec(
+            "question-answering",
+            "answers questions",
+            AutoModelForQuestionAnswering,
+            lambda model, tokenizer, _: QuestionAnsweringTask(model, tokenizer),
+            QuestionAnsweringOptions,
+            True,
+            lambda _: [("What is Paris?", SENTENCE), ("What is Paris?", LONG_TEXT)],
+        ),
+        TaskSpec(
+            "next-sentence-prediction",
+            "predicts whether a sentence follows another",
+            AutoModelForNextSentencePrediction,
+            lambda model, tokenizer, _: NextSentenceTask(model, tokenizer),
+            NextSentenceOptions,
+            False,
+            lambda _: [(SENTENCE, "It is big."), (LONG_TEXT, SENTENCE)],
+        ),
+    )
+}
