@@ -13,7 +13,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX_URL ?=
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL))
 
-.PHONY: install lock serve test lint format bench browser image image-test clean
+.PHONY: install lock serve test test-fast lint format bench browser image image-test clean
 
 $(STAMP): pyproject.toml requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ serve: $(STAMP)  ## serve bert-base-cased (or MODEL_ID / --model) on port 5001
 
 test: lint browser  ## lint, type-check and run the whole test suite
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## the edit loop: pytest without live servers, the browser and torchrun (make test runs all)
+	$(BIN)/python -m pytest -m "not e2e and not browser and not distributed"
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 browser:  ## Debian's Chromium for the playground's browser test (playwright downloads no browser)

@@ -12,12 +12,13 @@ from app.config import Settings
 from app.runtime import cpu_supports_bf16
 from app.serving.app import create_app
 from tests.fakes import FakeFillMaskTask, served
+from tests.paths import REPO_ROOT
 from tests.tiny_bert import build_tiny_bert, build_tiny_task_model
 
 # A real hardware condition: bf16 weights run only where oneDNN has bf16 kernels for this CPU.
 needs_bf16 = pytest.mark.skipif(not cpu_supports_bf16(), reason="bf16 weights need a CPU with bf16 support")
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = REPO_ROOT.parent / "shared"
 
 
 def wait_until_ready(client: TestClient, timeout_s: float = 60) -> None:

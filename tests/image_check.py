@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from app.install_sets import TRAIN_EXTRA_MODULES
+from tests.paths import REPO_ROOT
 from tests.tiny_bert import build_tiny_bert
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 SERVER_UID = "10001"
 
 

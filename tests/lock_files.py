@@ -7,7 +7,9 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-REQUIREMENTS = Path(__file__).resolve().parents[1] / "requirements"
+from tests.paths import REPO_ROOT
+
+REQUIREMENTS = REPO_ROOT / "requirements"
 
 
 @dataclass

@@ -18,9 +18,12 @@ import pytest
 
 from app.cli import build_parser, settings_from
 from bench.server_process import free_port, wait_until_ready
+from tests.paths import REPO_ROOT
 from tests.tiny_bert import EMOTION_LABELS
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.e2e
+
+ROOT = REPO_ROOT
 
 
 def offline_env(**extra: str) -> dict[str, str]:

@@ -5,6 +5,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
@@ -13,8 +14,9 @@ from app.serving.contract import parse_request_table
 from app.serving.task_requests import parse_task_request
 from tests.conftest import wait_until_ready
 from tests.live_server import live_server
+from tests.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 README = (ROOT / "README.md").read_text()
 
 
@@ -110,6 +112,7 @@ def test_openapi_tags_every_route_and_shows_an_example_body_for_every_inference_
         assert any("example" in content or "examples" in content for content in contents), path
 
 
+@pytest.mark.e2e
 def test_readme_client_snippets_run_against_a_live_server(tiny_bert_dir: Path) -> None:
     """The Python snippets of README's Clients section, run as written but for the server's port."""
     clients = README[README.index("## Clients") : README.index("## Routes")]

@@ -15,8 +15,9 @@ from packaging.utils import canonicalize_name
 
 from app.install_sets import TRAIN_EXTRA_MODULES
 from tests.lock_files import REQUIREMENTS, parse_lock
+from tests.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 
 
 @pytest.fixture(scope="module")

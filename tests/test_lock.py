@@ -1,16 +1,15 @@
 """The lock files in requirements/ agree with pyproject.toml: what it declares is pinned, with hashes,
 and nothing is pinned that no declaration brings in. `make lock` rewrites them."""
 
-from pathlib import Path
-
 import pytest
 import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.lock_files import parse_lock
+from tests.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = PYPROJECT["project"]
 # The platform `make lock` resolves for (the image's): markers are evaluated for it.

@@ -14,7 +14,7 @@ from app.tasks.question_answering import QuestionAnsweringOptions
 from app.tasks.text_classification import ClassificationOptions
 from app.tasks.token_classification import TokenClassificationOptions, Words
 from tests.conftest import needs_bf16
-from tests.test_model import INPUTS, _normalized
+from tests.tasks.test_model import INPUTS, _normalized
 
 needs_cuda_absent = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only answers")
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.finetuning_runs import last_trainer_state, topic_rows, write_jsonl
+from tests.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 
 
 @pytest.mark.distributed

@@ -25,9 +25,12 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from app.serving.playground_routes import PLAYGROUND_DIR
 from tests.live_server import live_server
+from tests.paths import REPO_ROOT
 from tests.tiny_bert import build_tiny_task_model
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+ROOT = REPO_ROOT
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -1,7 +1,6 @@
 """deploy/kserve/inferenceservice.yaml must match the app: its port, its probes' routes, its
 environment variables, and the v2 protocol KServe is told about."""
 
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -11,8 +10,9 @@ from app.config import Settings
 from app.serving.app import create_app
 from tests.conftest import wait_until_ready
 from tests.fakes import FakeFillMaskTask, served
+from tests.paths import REPO_ROOT
 
-MANIFEST = Path(__file__).resolve().parents[1] / "deploy" / "kserve" / "inferenceservice.yaml"
+MANIFEST = REPO_ROOT / "deploy" / "kserve" / "inferenceservice.yaml"
 # Read by KServe itself, not by the server.
 KSERVE_VARIABLES = {"PROTOCOL", "STORAGE_URI"}
 

@@ -17,9 +17,10 @@ from app.tasks.fill_mask import FillMaskTask
 from app.tasks.mask_spelling import MASK_SPELLING
 from bench.peak_memory import peak_rss_mb
 from tests.conftest import interrupt_at_call
-from tests.test_model import INPUTS, pipeline_candidates
+from tests.paths import REPO_ROOT
+from tests.tasks.test_model import INPUTS, pipeline_candidates
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 BAD_ROWS = ["no mask in this one", "", "   "]
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertForQuestionAnswering
 
-from tests.test_evaluation_tasks import PNG, evaluate, sentence, write_jsonl
+from tests.evaluation.test_evaluation_tasks import PNG, evaluate, sentence, write_jsonl
 
 
 def squad_normalize(text: str) -> str:

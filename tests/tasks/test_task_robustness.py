@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from app.config import Settings
 from app.serving.app import create_app
 from tests.conftest import wait_until_ready
-from tests.test_robustness import ODD_INPUTS, assert_never_5xx, json_values
+from tests.serving.azure.test_robustness import ODD_INPUTS, assert_never_5xx, json_values
 
 TASK_CHECKPOINTS = ["text-classification", "token-classification", "question-answering", "pretraining"]
 COLUMN_NAMES = [

@@ -14,6 +14,8 @@ from tritonclient.utils import InferenceServerException
 
 from tests.live_server import live_server
 
+pytestmark = pytest.mark.e2e
+
 API_KEY = "v2-test-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 TOLERANCE = 1e-4

@@ -16,8 +16,7 @@ from app.batch.job import BatchOptions, ErrorThresholdExceededError, run_batch_j
 from app.batch.ledger import Ledger
 from app.cli import main
 from app.config import TaskName
-from tests.conftest import interrupt_at_call
-from tests.test_batch_tasks import (
+from tests.batch.test_batch_tasks import (
     Record,
     expected_predictions,
     long_text,
@@ -26,9 +25,11 @@ from tests.test_batch_tasks import (
     task_files,
     write_inputs,
 )
+from tests.conftest import interrupt_at_call
+from tests.paths import REPO_ROOT
 
 __all__ = ["served_task"]  # the fixture, shared with test_batch_tasks
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 LONG_QUESTION = long_text(random.Random(5), 300)
 
 # Per task: bad rows (written to bad.jsonl, or a CSV when named so) and the reason each gets.

@@ -1,6 +1,5 @@
 import json
 import threading
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -13,8 +12,9 @@ from app.serving.schemas import SAMPLE_REQUEST
 from app.tasks.checkpoint import ServedModel
 from tests.conftest import wait_until_ready
 from tests.fakes import FakeFillMaskTask, served
+from tests.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 
 
 def test_score_answers_sample_request_as_azure_records(client: TestClient) -> None:

@@ -1,7 +1,7 @@
 """`POST /`, the Hugging Face task API, driven by huggingface_hub's real InferenceClient against a
 live server, equals transformers' pipelines on the same tiny checkpoints (fill-mask,
 text-classification, token-classification under every aggregation strategy), the run_qa oracle of
-tests/test_question_answering.py for QA, and the model's own logits for NSP."""
+tests/tasks/test_question_answering.py for QA, and the model's own logits for NSP."""
 
 import itertools
 import math
@@ -18,8 +18,10 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from tests.live_server import live_server
 from tests.task_inputs import long_text, sentences
-from tests.test_question_answering import qa_dir, run_qa  # noqa: F401 - the QA oracle's fixtures
+from tests.tasks.test_question_answering import qa_dir, run_qa  # noqa: F401 - the QA oracle's fixtures
 from tests.tiny_bert import WORDS
+
+pytestmark = pytest.mark.e2e
 
 SCORE_TOLERANCE = 1e-4
 API_KEY = "hf-test-key"

@@ -13,7 +13,7 @@ from app.datasets.records import DatasetError
 from app.evaluation.fill_mask_data import load_examples
 from app.evaluation.fill_mask_metrics import k_values
 from app.tasks.mask_spelling import MASK_SPELLING, normalize_masks
-from tests.test_model import INPUTS, pipeline_candidates
+from tests.tasks.test_model import INPUTS, pipeline_candidates
 from tests.tiny_bert import WORDS
 
 TOP_K = 10

@@ -25,6 +25,7 @@ from app.tasks.next_sentence import NextSentenceOptions
 from app.tasks.question_answering import QuestionAnsweringOptions
 from app.tasks.text_classification import ClassificationOptions
 from app.tasks.token_classification import TokenClassificationOptions, Words
+from tests.paths import REPO_ROOT
 from tests.tiny_bert import WORDS
 
 NEW_TASKS: list[TaskName] = [
@@ -296,7 +297,7 @@ def test_columns_named_on_the_command_line_are_read_in_the_tasks_order(
 
 
 def test_readme_batch_table_names_each_tasks_default_columns_and_a_row_it_reads() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (REPO_ROOT / "README.md").read_text()
     section = readme.split("## Batch scoring\n", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| ([a-z-]+) \| (.+?) \| `(\{.+?\})` \| .+ \|$", section, re.MULTILINE)
     assert sorted(task for task, _, _ in rows) == sorted(DEFAULT_FIELDS)
