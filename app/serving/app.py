@@ -17,6 +17,9 @@ from app.engine.engine import InferenceEngine
 from app.errors import register_exception_handlers
 from app.model_source import resolve_model_source
 from app.serving.admission import AdmissionControl, AdmissionMiddleware
+from app.serving.azure.routes import router as azure_router
+from app.serving.azure.schemas import ScoreRequest
+from app.serving.health_routes import router as health_router
 from app.serving.huggingface.routes import router as huggingface_router
 from app.serving.kserve_v1.routes import router as kserve_v1_router
 from app.serving.lifespan import (
@@ -30,8 +33,6 @@ from app.serving.metrics import ServiceMetrics
 from app.serving.observability import RequestContextMiddleware
 from app.serving.open_inference.routes import router as open_inference_router
 from app.serving.playground_routes import router as playground_router
-from app.serving.routes import router
-from app.serving.schemas import ScoreRequest
 from app.tasks.checkpoint import ServedModel
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,8 @@ def create_app(
         queue_depth=lambda: state.engine.queued_inputs if state.engine is not None else 0,
         in_flight=lambda: admission.in_flight,
     )
-    app.include_router(router)
+    app.include_router(health_router)
+    app.include_router(azure_router)
     app.include_router(huggingface_router)
     app.include_router(open_inference_router)
     app.include_router(kserve_v1_router)

@@ -17,7 +17,7 @@ from app.config import Settings
 from app.engine import engine as engine_module
 from app.serving import admission as admission_module
 from app.serving.app import create_app
-from app.serving.schemas import SAMPLE_REQUEST
+from app.serving.azure.schemas import SAMPLE_REQUEST
 from tests.conftest import until, wait_until_ready
 from tests.fakes import FakeFillMaskTask, served
 

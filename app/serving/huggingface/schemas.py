@@ -10,7 +10,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictStr, field_validator, model_validator
 from pydantic.config import JsonDict
 
-from app.serving.schemas import NonBlankText, check_top_k
+from app.serving.validation import NonBlankText, check_top_k
 
 REQUEST_EXAMPLES: dict[str, JsonDict] = {
     "fill-mask": {"inputs": "Paris is the [MASK] of France.", "parameters": {"top_k": 3}},

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from app import __version__
+from app.serving.azure.task_requests import options_for
 from app.serving.dependencies import (
     get_model,
     require_api_key,
@@ -40,7 +41,6 @@ from app.serving.open_inference.wire import (
 )
 from app.serving.openapi_inline import inline_schema
 from app.serving.protocol_errors import ErrorKeyRoute
-from app.serving.task_requests import options_for
 from app.tasks.checkpoint import ServedModel
 
 SERVER_NAME = "bert-fill-mask"

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.errors import ModelLoadError
 from app.serving.app import create_app
-from app.serving.schemas import SAMPLE_REQUEST
+from app.serving.azure.schemas import SAMPLE_REQUEST
 from app.tasks.checkpoint import ServedModel
 from tests.conftest import wait_until_ready
 from tests.fakes import FakeFillMaskTask, served

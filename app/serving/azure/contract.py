@@ -1,5 +1,5 @@
 """The envelope of a /score body, for every task: which key holds the payload, its columns, its
-parameters. Which columns a task needs, and what its cells must be, is `app.serving.task_requests`.
+parameters. Which columns a task needs, and what its cells must be, is `app.serving.azure.task_requests`.
 
 Azure ML's scorers accept:
 - column form: `{"input_data": {"input_string": [...]}}`, `{"inputs": {"question": [...], "context": [...]}}`

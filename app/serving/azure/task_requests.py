@@ -1,6 +1,6 @@
 """What each task reads from a /score request: its columns, its cells and its parameters.
 
-Parameters and rows are validated by pydantic models per task (`app.serving.schemas`), whose
+Parameters and rows are validated by pydantic models per task (`app.serving.azure.schemas`), whose
 errors become one message naming the field and the input. A body shaped for another task gets a
 400 that says what this model expects.
 """
@@ -13,17 +13,14 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from app.config import TaskName
 from app.errors import InvalidRequestError
-from app.serving.contract import RequestTable
-from app.serving.schemas import (
+from app.serving.azure.contract import RequestTable
+from app.serving.azure.schemas import (
     ClassificationParameters,
     FillMaskParameters,
-    NerCell,
     NerParameters,
-    NonBlankText,
     QuestionAnsweringParameters,
-    Text,
 )
-from app.serving.validation import json_type, reject_unknown
+from app.serving.validation import NerCell, NonBlankText, Text, json_type, reject_unknown
 from app.tasks.options import task_options
 from app.tasks.token_classification import Words
 

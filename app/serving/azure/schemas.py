@@ -1,25 +1,25 @@
 """Wire models of /score per task: pydantic validates parameters and cells with them, and the
 OpenAPI document shows them with examples.
 
-The envelope (which key, which form) is read by `app.serving.contract` so that every mistake gets
-a message naming the field and the input index; `app.serving.task_requests` turns these models'
+The envelope (which key, which form) is read by `app.serving.azure.contract` so that every mistake gets
+a message naming the field and the input index; `app.serving.azure.task_requests` turns these models'
 validation errors into such messages.
 """
 
 from typing import Annotated
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     JsonValue,
     RootModel,
-    StrictStr,
-    ValidationInfo,
     field_validator,
 )
 from pydantic.config import JsonDict
+
+from app.serving.responses import ErrorResponse
+from app.serving.validation import NonBlankText, Text, Tokens, check_top_k
 
 SAMPLE_REQUEST: JsonDict = {
     "input_data": {"input_string": ["Paris is the [MASK] of France.", "Today is a [MASK] day!"]}
@@ -27,32 +27,10 @@ SAMPLE_REQUEST: JsonDict = {
 SAMPLE_RESPONSE: list[JsonValue] = [{"0": "capital"}, {"0": "beautiful"}]
 
 
-def _not_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("is empty")
-    return text
-
-
-# What one cell of a column may hold, per task.
-Text = StrictStr
-NonBlankText = Annotated[StrictStr, AfterValidator(_not_blank)]
-Tokens = Annotated[list[NonBlankText], Field(min_length=1)]
-NerCell = Text | Tokens
-
 Inputs = Annotated[
     list[str],
     Field(min_length=1, description="Texts holding at least one [MASK] (any case) or <mask>."),
 ]
-
-
-def check_top_k(value: object, info: ValidationInfo) -> object:
-    """Strict: an integer from 1 to MAX_TOP_K (passed as validation context), never 2.5, "3" or true."""
-    max_top_k = (info.context or {}).get("max_top_k", 100)
-    if value is None:
-        return value
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= max_top_k:
-        raise ValueError(f"'top_k' must be an integer from 1 to {max_top_k}; got {value!r}.")
-    return value
 
 
 class FillMaskParameters(BaseModel):
@@ -252,12 +230,6 @@ class ScoreResponse(
     """
 
     model_config = ConfigDict(json_schema_extra={"examples": [SAMPLE_RESPONSE]})
-
-
-class ErrorResponse(BaseModel):
-    message: str = Field(
-        examples=["Input 1 has no mask: write [MASK] (any case) or <mask> where the word goes."]
-    )
 
 
 # The error answers of an inference route, for its OpenAPI `responses`.

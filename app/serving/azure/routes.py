@@ -1,0 +1,47 @@
+"""`POST /score`: Azure ML's contract, decoded into a job for the data plane, answered per task."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from app.serving.azure.answers import shape_answers
+from app.serving.azure.contract import parse_request_table
+from app.serving.azure.schemas import INFERENCE_ERROR_RESPONSES, SAMPLE_REQUEST, ScoreResponse
+from app.serving.azure.task_requests import choose_task, options_for, parse_task_request
+from app.serving.dependencies import require_api_key
+from app.serving.guards import read_json_body
+from app.serving.jobs import DataPlane, InferenceJob, get_data_plane
+from app.serving.responses import AzureJSONResponse
+
+router = APIRouter(tags=["azure"])
+
+
+@router.post(
+    "/score",
+    dependencies=[Depends(require_api_key)],
+    response_model=ScoreResponse,
+    responses=INFERENCE_ERROR_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/ScoreRequest"},
+                    "example": SAMPLE_REQUEST,
+                }
+            },
+        }
+    },
+)
+async def score(
+    request: Request,
+    plane: Annotated[DataPlane, Depends(get_data_plane)],
+) -> AzureJSONResponse:
+    """Answer each input with the served task, as Azure ML's endpoints for that task do."""
+    settings, model = plane.settings, plane.model
+    body = await read_json_body(request, settings.max_payload_bytes)
+    table = parse_request_table(body, settings.max_inputs_per_request)
+    task = choose_task(table, list(model.tasks), list(model.unavailable))
+    parsed = parse_task_request(table, task, settings.max_top_k)
+    job = InferenceJob(task, parsed.examples, options_for(parsed), logged_inputs=table.columns)
+    return AzureJSONResponse(shape_answers(parsed, await plane.run(request, job)))

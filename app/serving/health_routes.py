@@ -1,0 +1,41 @@
+"""Health and metrics: Azure's liveness convention on `/`, `/health/live`, `/health/ready`, `/metrics`."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from app.serving.dependencies import (
+    get_serving_state,
+)
+from app.serving.lifespan import ServingState
+from app.serving.metrics import ServiceMetrics
+from app.serving.responses import AzureJSONResponse, ErrorResponse
+
+router = APIRouter()
+
+
+@router.get("/", response_class=PlainTextResponse, tags=["health"])
+async def root_liveness() -> str:
+    """Azure's liveness convention: 200 `Healthy` while the process runs."""
+    return "Healthy"
+
+
+@router.get("/health/live", tags=["health"])
+async def liveness() -> dict[str, str]:
+    return {"status": "live"}
+
+
+@router.get("/health/ready", tags=["health"], responses={503: {"model": ErrorResponse}})
+async def readiness(serving: Annotated[ServingState, Depends(get_serving_state)]) -> JSONResponse:
+    """200 once the model is loaded and a warm-up prediction has run; 503 before, or if it died."""
+    if serving.model is None or not serving.ready:
+        return AzureJSONResponse({"message": serving.not_ready_reason()}, status_code=503)
+    return AzureJSONResponse({"status": "ready", **serving.model.describe()})
+
+
+@router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics."""
+    service_metrics: ServiceMetrics = request.app.state.metrics
+    return Response(service_metrics.render(), media_type=service_metrics.content_type)
