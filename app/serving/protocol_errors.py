@@ -5,9 +5,20 @@ raises). Azure's routes answer `{"message": ...}`. The app's one set of exceptio
 """
 
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
 
 
 class ErrorKeyRoute(APIRoute):
     """A route whose errors are `{"error": ...}`."""
 
     error_key = "error"
+
+
+class ProtocolError(BaseModel):
+    """The error body of these routes, for their OpenAPI `responses`."""
+
+    error: str = Field(examples=["Unknown model 'bert'; this server serves 'bert-base-cased'."])
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
+    return {code: {"model": ProtocolError} for code in codes}

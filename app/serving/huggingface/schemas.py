@@ -10,6 +10,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictStr, field_validator, model_validator
 from pydantic.config import JsonDict
 
+from app.serving.protocol_errors import error_responses
 from app.serving.validation import NonBlankText, check_top_k
 
 REQUEST_EXAMPLES: dict[str, JsonDict] = {
@@ -202,13 +203,4 @@ class HuggingFaceResponse(
     """
 
 
-class HuggingFaceError(BaseModel):
-    """Errors in the shape of Hugging Face's Inference API and TEI: `InferenceClient` puts `error`
-    in the exception it raises."""
-
-    error: str = Field(examples=["'parameters.top_k' must be an integer from 1 to 100; got 'a'."])
-
-
-ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    code: {"model": HuggingFaceError} for code in (400, 401, 413, 429, 503, 504)
-}
+ERROR_RESPONSES = error_responses(400, 401, 413, 429, 503, 504)

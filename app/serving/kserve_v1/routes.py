@@ -11,7 +11,7 @@ from app.serving.jobs import DataPlane, get_data_plane
 from app.serving.kserve_v1.codec import PREDICT_EXAMPLE, decode_predict, encode_predictions
 from app.serving.lifespan import ServingState
 from app.serving.model_naming import get_model_name
-from app.serving.protocol_errors import ErrorKeyRoute
+from app.serving.protocol_errors import ErrorKeyRoute, error_responses
 
 router = APIRouter(prefix="/v1", tags=["v1"], route_class=ErrorKeyRoute)
 PREDICT_BODY: dict[str, Any] = {
@@ -29,7 +29,9 @@ async def models(served: Annotated[str, Depends(get_model_name)]) -> dict[str, l
     return {"models": [served]}
 
 
-@router.get("/models/{model_name}", dependencies=[Depends(require_served_name)])
+@router.get(
+    "/models/{model_name}", dependencies=[Depends(require_served_name)], responses=error_responses(404, 503)
+)
 async def model_ready(
     model_name: str, serving: Annotated[ServingState, Depends(get_serving_state)]
 ) -> dict[str, Any]:
@@ -42,6 +44,7 @@ async def model_ready(
     "/models/{model_name}:predict",
     dependencies=[Depends(require_served_name), Depends(require_api_key)],
     openapi_extra=PREDICT_BODY,
+    responses=error_responses(400, 401, 404, 413, 429, 503, 504),
 )
 async def predict(
     request: Request,

@@ -34,13 +34,12 @@ from app.serving.open_inference.wire import (
     InferenceResponse,
     ModelMetadata,
     ModelReady,
-    ProtocolError,
     ServerLive,
     ServerMetadata,
     ServerReady,
 )
 from app.serving.openapi_inline import inline_schema
-from app.serving.protocol_errors import ErrorKeyRoute
+from app.serving.protocol_errors import ErrorKeyRoute, error_responses
 from app.tasks.checkpoint import ServedModel
 
 SERVER_NAME = "bert-fill-mask"
@@ -66,10 +65,6 @@ INFER_BODY: dict[str, Any] = {
 }
 
 
-def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ProtocolError} for code in codes}
-
-
 router = APIRouter(route_class=ErrorKeyRoute, tags=["v2"])
 
 
@@ -87,16 +82,18 @@ async def server_live() -> ServerLive:
     return ServerLive(live=True)
 
 
-@router.get("/v2/health/ready", responses=errors(503))
+@router.get("/v2/health/ready", responses=error_responses(503))
 async def server_ready(_: Annotated[ServedModel, Depends(get_model)]) -> ServerReady:
     """200 once the model is loaded and warmed up; 503 before, or if it died."""
     return ServerReady(ready=True)
 
 
 @router.get(
-    "/v2/models/{model_name}/versions/{model_version}", dependencies=KNOWN_VERSION, responses=errors(404, 503)
+    "/v2/models/{model_name}/versions/{model_version}",
+    dependencies=KNOWN_VERSION,
+    responses=error_responses(404, 503),
 )
-@router.get("/v2/models/{model_name}", dependencies=KNOWN_MODEL, responses=errors(404, 503))
+@router.get("/v2/models/{model_name}", dependencies=KNOWN_MODEL, responses=error_responses(404, 503))
 async def model_metadata(
     name: Annotated[str, Depends(get_model_name)], model: Annotated[ServedModel, Depends(get_model)]
 ) -> ModelMetadata:
@@ -110,9 +107,9 @@ async def model_metadata(
 @router.get(
     "/v2/models/{model_name}/versions/{model_version}/ready",
     dependencies=KNOWN_VERSION,
-    responses=errors(404, 503),
+    responses=error_responses(404, 503),
 )
-@router.get("/v2/models/{model_name}/ready", dependencies=KNOWN_MODEL, responses=errors(404, 503))
+@router.get("/v2/models/{model_name}/ready", dependencies=KNOWN_MODEL, responses=error_responses(404, 503))
 async def model_ready(
     name: Annotated[str, Depends(get_model_name)], _: Annotated[ServedModel, Depends(get_model)]
 ) -> ModelReady:
@@ -121,7 +118,7 @@ async def model_ready(
 
 INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "JSON, or JSON and binary outputs", "content": {"application/octet-stream": BINARY}},
-    **errors(400, 401, 404, 413, 429, 503, 504),
+    **error_responses(400, 401, 404, 413, 429, 503, 504),
 }
 
 

@@ -152,7 +152,3 @@ class InferenceResponse(BaseModel):
     id: str = Field(description="The request's `id`, else the request id of the x-request-id header.")
     parameters: dict[str, str] | None = None
     outputs: list[ResponseOutput]
-
-
-class ProtocolError(BaseModel):
-    error: str = Field(examples=["Unknown model 'bert'; this server serves 'bert-base-cased'."])
