@@ -65,7 +65,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check app tests bench deploy
 	$(BIN)/mypy app
 
-bench: $(STAMP)  ## baseline vs our server in fp32, bf16, int8 and a classifier (see README, Performance)
+bench: $(STAMP)  ## baseline vs our server in fp32, bf16, int8 and a classifier (see docs/performance.md)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # The images (Dockerfile): IMAGE serves, IMAGE:train adds the train extra. Where this machine has a

@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="columns",
         action="append",
         help="CSV column or JSONL field to read, repeated in the task's order (question, context); "
-        "unset: the task's default names (README).",
+        "unset: the task's default names (docs/batch-scoring.md).",
     )
     batch.add_argument("--format", dest="output_format", choices=["csv", "jsonl"], default="csv")
     batch.add_argument(
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "data",
         nargs="?",
         type=Path,
-        help="Labelled data: CSV/JSONL, CoNLL column file or SQuAD JSON, per task (README, Evaluation).",
+        help="Labelled data: CSV/JSONL, CoNLL column file or SQuAD JSON, per task (docs/evaluation.md).",
     )
     evaluate.add_argument("--model", dest="model_id", help="Hub id or local folder (env MODEL_ID).")
     evaluate.add_argument(

@@ -87,7 +87,7 @@ def measure_bf16_speedup(model: torch.nn.Module, rows: int = 8, tokens: int = 64
 
 def quantized_engine_for(cpu: CpuFeatures) -> QuantizedEngine:
     """int8 matmuls: oneDNN where AMX runs them (fbgemm has no AMX kernels); torch's default x86
-    (fbgemm) engine elsewhere — on AVX512-VNNI alone the two measured equal within noise (README)."""
+    (fbgemm) engine elsewhere — on AVX512-VNNI alone the two measured equal within noise."""
     return "onednn" if cpu.amx else "x86"
 
 

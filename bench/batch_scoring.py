@@ -1,4 +1,4 @@
-"""Batch scoring figures for README: throughput against the engine's offline maximum, and memory.
+"""Batch scoring figures for docs/batch-scoring.md: throughput against the offline maximum, and memory.
 
     python -m bench.batch_scoring [--checkpoint DIR] [--rows 1500] [--memory-rows 100000]
 

@@ -1,4 +1,4 @@
-"""Fine-tuning figures for README: a real pretrained encoder fine-tuned on the shared data.
+"""Fine-tuning figures for docs/fine-tuning.md: a real pretrained encoder fine-tuned on the shared data.
 
     python -m bench.finetune_minilm [--tasks emotion conll squad] [--output bench/results/finetune]
 

@@ -1,4 +1,4 @@
-"""README must stay true: its commands, examples and settings match the code."""
+"""README and docs/ must stay true: their commands, examples and settings match the code."""
 
 import json
 import re
@@ -18,6 +18,8 @@ from tests.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
 README = (ROOT / "README.md").read_text()
+OPERATIONS = (ROOT / "docs" / "operations.md").read_text()
+CLIENTS = (ROOT / "docs" / "clients.md").read_text()
 
 
 def test_readme_curl_example_posts_sample_request_to_score_on_5001() -> None:
@@ -34,8 +36,8 @@ def test_readme_request_examples_are_accepted() -> None:
         parse_task_request(table, "fill-mask", Settings.model_fields["max_top_k"].default)
 
 
-def test_readme_configuration_table_names_real_settings() -> None:
-    table = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+def test_configuration_table_names_real_settings() -> None:
+    table = OPERATIONS.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     variables = re.findall(r"\| `([A-Z_]+)` \|", table)
     assert set(variables) == {name.upper() for name in Settings.model_fields}
     for name, field in Settings.model_fields.items():
@@ -113,10 +115,9 @@ def test_openapi_tags_every_route_and_shows_an_example_body_for_every_inference_
 
 
 @pytest.mark.e2e
-def test_readme_client_snippets_run_against_a_live_server(tiny_bert_dir: Path) -> None:
-    """The Python snippets of README's Clients section, run as written but for the server's port."""
-    clients = README[README.index("## Clients") : README.index("## Routes")]
-    snippets = re.findall(r"```python\n(.*?)```", clients, re.DOTALL)
+def test_client_snippets_run_against_a_live_server(tiny_bert_dir: Path) -> None:
+    """The Python snippets of docs/clients.md, run as written but for the server's port."""
+    snippets = re.findall(r"```python\n(.*?)```", CLIENTS, re.DOTALL)
     assert len(snippets) == 2, "InferenceClient and tritonclient"
     with live_server(model_id=str(tiny_bert_dir), model_name="bert-base-cased") as base_url:
         host = base_url.removeprefix("http://")

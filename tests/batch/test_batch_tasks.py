@@ -296,9 +296,8 @@ def test_columns_named_on_the_command_line_are_read_in_the_tasks_order(
     )
 
 
-def test_readme_batch_table_names_each_tasks_default_columns_and_a_row_it_reads() -> None:
-    readme = (REPO_ROOT / "README.md").read_text()
-    section = readme.split("## Batch scoring\n", 1)[1].split("\n## ", 1)[0]
+def test_batch_docs_table_names_each_tasks_default_columns_and_a_row_it_reads() -> None:
+    section = (REPO_ROOT / "docs" / "batch-scoring.md").read_text().split("\n## ", 1)[0]
     rows = re.findall(r"^\| ([a-z-]+) \| (.+?) \| `(\{.+?\})` \| .+ \|$", section, re.MULTILINE)
     assert sorted(task for task, _, _ in rows) == sorted(DEFAULT_FIELDS)
     for task, columns, example in rows:

@@ -97,7 +97,7 @@ async def server_ready(_: Annotated[ServedModel, Depends(get_model)]) -> ServerR
 async def model_metadata(
     name: Annotated[str, Depends(get_model_name)], model: Annotated[ServedModel, Depends(get_model)]
 ) -> ModelMetadata:
-    """The served tasks' input and output tensors (see the README's table)."""
+    """The served tasks' input and output tensors (see docs/clients.md)."""
     inputs, outputs = metadata_tensors(list(model.tasks))
     return ModelMetadata(
         name=name, versions=[MODEL_VERSION], platform=PLATFORM, inputs=inputs, outputs=outputs

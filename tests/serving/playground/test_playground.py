@@ -2,7 +2,7 @@
 server on tiny checkpoints. What the page draws must be what the server's task API (POST /) answers,
 and for fill-mask what transformers' pipeline answers; errors must read as the server wrote them.
 
-Set UPDATE_SCREENSHOT=1 to rewrite docs/playground.png (README's picture) from the fill-mask test.
+Set UPDATE_SCREENSHOT=1 to rewrite docs/playground.png (docs/clients.md's picture) from the fill-mask test.
 """
 
 import json
