@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from app.serving.azure.answers import shape_answers
 from app.serving.azure.contract import parse_request_table
 from app.serving.azure.schemas import INFERENCE_ERROR_RESPONSES, SAMPLE_REQUEST, ScoreResponse
-from app.serving.azure.task_requests import choose_task, options_for, parse_task_request
+from app.serving.azure.task_requests import choose_task, parse_task_request
 from app.serving.dependencies import require_api_key
 from app.serving.guards import read_json_body
 from app.serving.jobs import DataPlane, InferenceJob, get_data_plane
@@ -43,5 +43,5 @@ async def score(
     table = parse_request_table(body, settings.max_inputs_per_request)
     task = choose_task(table, list(model.tasks), list(model.unavailable))
     parsed = parse_task_request(table, task, settings.max_top_k)
-    job = InferenceJob(task, parsed.examples, options_for(parsed), logged_inputs=table.columns)
+    job = InferenceJob(task, parsed.examples, parsed.options, logged_inputs=table.columns)
     return AzureJSONResponse(shape_answers(parsed, await plane.run(request, job)))

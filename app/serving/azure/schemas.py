@@ -14,12 +14,17 @@ from pydantic import (
     Field,
     JsonValue,
     RootModel,
-    field_validator,
 )
 from pydantic.config import JsonDict
 
 from app.serving.responses import ErrorResponse
-from app.serving.validation import NonBlankText, Text, Tokens, check_top_k
+from app.serving.task_parameters import (
+    ClassificationParameters,
+    FillMaskParameters,
+    NerParameters,
+    QuestionAnsweringParameters,
+)
+from app.serving.validation import NonBlankText, Text, Tokens
 
 SAMPLE_REQUEST: JsonDict = {
     "input_data": {"input_string": ["Paris is the [MASK] of France.", "Today is a [MASK] day!"]}
@@ -31,52 +36,6 @@ Inputs = Annotated[
     list[str],
     Field(min_length=1, description="Texts holding at least one [MASK] (any case) or <mask>."),
 ]
-
-
-class FillMaskParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    top_k: int | None = Field(
-        default=None,
-        description="Answer, for each mask, the k best candidates with token_str, token and score "
-        "instead of the top-1 string. 1 to MAX_TOP_K (default 100).",
-    )
-    _top_k = field_validator("top_k", mode="before")(check_top_k)
-
-
-class ClassificationParameters(BaseModel):
-    """Text classification and next-sentence prediction."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    top_k: int | None = Field(
-        default=None, description="Answer, per input, the k best labels with their scores, best first."
-    )
-    _top_k = field_validator("top_k", mode="before")(check_top_k)
-
-
-class NerParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    top_k: int | None = Field(
-        default=None,
-        description="Any value asks for scores: per input, per word, its tag with word, entity, "
-        "score and character offsets start and end.",
-    )
-    _top_k = field_validator("top_k", mode="before")(check_top_k)
-
-
-class QuestionAnsweringParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    top_k: int | None = Field(
-        default=None, description="Answer, per input, the k best spans with answer, score, start and end."
-    )
-    max_answer_len: int = Field(default=30, ge=1, le=512, description="Longest answer, in tokens.")
-    doc_stride: int = Field(
-        default=128, ge=1, le=256, description="Overlap, in tokens, of the windows over a long context."
-    )
-    _top_k = field_validator("top_k", mode="before")(check_top_k)
 
 
 class InputData(BaseModel):

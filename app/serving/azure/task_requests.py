@@ -9,19 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from app.config import TaskName
 from app.errors import InvalidRequestError
 from app.serving.azure.contract import RequestTable
-from app.serving.azure.schemas import (
-    ClassificationParameters,
-    FillMaskParameters,
-    NerParameters,
-    QuestionAnsweringParameters,
-)
+from app.serving.task_parameters import TaskParameters, parse_parameters
 from app.serving.validation import NerCell, NonBlankText, Text, json_type, reject_unknown
-from app.tasks.options import task_options
 from app.tasks.token_classification import Words
 
 # Column names a task reads, first is the default. Classification and NSP read any names.
@@ -40,13 +34,6 @@ EXPECTS: dict[TaskName, str] = {
     "next-sentence-prediction": "This model predicts whether a sentence follows another: send two "
     "columns, e.g. 'sentence1' and 'sentence2'.",
 }
-PARAMETER_MODELS: dict[TaskName, type[BaseModel]] = {
-    "fill-mask": FillMaskParameters,
-    "text-classification": ClassificationParameters,
-    "token-classification": NerParameters,
-    "question-answering": QuestionAnsweringParameters,
-    "next-sentence-prediction": ClassificationParameters,
-}
 TEXTS = TypeAdapter(list[Text])
 NON_BLANK_TEXTS = TypeAdapter(list[NonBlankText])
 NER_CELL: TypeAdapter[str | list[str]] = TypeAdapter(NerCell)
@@ -57,12 +44,16 @@ NSP_COLUMN_NAMES = (("sentence1", "sentence2"), ("text", "text_pair"))
 class TaskRequest:
     task: TaskName
     examples: list[Any]
-    parameters: BaseModel
+    parameters: TaskParameters
     table: RequestTable
 
     @property
     def with_scores(self) -> bool:
-        return getattr(self.parameters, "top_k", None) is not None
+        return self.parameters.with_scores
+
+    @property
+    def options(self) -> Any:
+        return self.parameters.to_options(self.task)
 
 
 def choose_task(table: RequestTable, tasks: list[TaskName], unavailable: list[TaskName]) -> TaskName:
@@ -76,26 +67,8 @@ def choose_task(table: RequestTable, tasks: list[TaskName], unavailable: list[Ta
 
 def parse_task_request(table: RequestTable, task: TaskName, max_top_k: int) -> TaskRequest:
     reader = READERS[task]
-    return TaskRequest(task, reader(table), _parameters(table, task, max_top_k), table)
-
-
-def _parameters(table: RequestTable, task: TaskName, max_top_k: int) -> BaseModel:
-    model = PARAMETER_MODELS[task]
-    try:
-        return model.model_validate(table.parameters, context={"max_top_k": max_top_k})
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        name = str(error["loc"][0]) if error["loc"] else "parameters"
-        where = table.parameters_where.get(name, "parameters")
-        if error["type"] == "extra_forbidden":
-            supported = ", ".join(model.model_fields)
-            raise InvalidRequestError(
-                f"Unknown parameter '{name}' in '{where}'; supported: {supported}."
-            ) from None
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] != "value_error":
-            message = f"'{name}' in '{where}': {message}; got {error['input']!r}."
-        raise InvalidRequestError(message) from None
+    parameters = parse_parameters(task, table.parameters, table.parameters_where, max_top_k)
+    return TaskRequest(task, reader(table), parameters, table)
 
 
 def _column(table: RequestTable, names: tuple[str, ...], task: TaskName) -> tuple[str, list[Any]]:
@@ -213,14 +186,3 @@ READERS: dict[TaskName, Callable[[RequestTable], list[Any]]] = {
     "question-answering": read_question_answering,
     "next-sentence-prediction": read_next_sentence,
 }
-
-
-def options_for(request: TaskRequest) -> Any:
-    """The task's own options from the request's validated parameters."""
-    parameters = request.parameters
-    top_k = getattr(parameters, "top_k", None) or 1
-    if isinstance(parameters, QuestionAnsweringParameters):
-        return task_options(
-            request.task, top_k, max_answer_length=parameters.max_answer_len, doc_stride=parameters.doc_stride
-        )
-    return task_options(request.task, top_k, with_scores=request.with_scores)

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from app import __version__
-from app.serving.azure.task_requests import options_for
 from app.serving.dependencies import (
     get_model,
     require_api_key,
@@ -150,7 +149,7 @@ async def infer(
     job = InferenceJob(
         prepared.task,
         parsed.examples,
-        options_for(parsed),
+        parsed.options,
         logged_inputs=parsed.table.columns,
         timeout_ms=prepared.timeout_ms,
     )
