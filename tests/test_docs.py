@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.serving.app import create_app
 from app.serving.azure.contract import parse_request_table
-from app.serving.azure.task_requests import parse_task_request
+from app.serving.task_columns import parse_task_request
 from tests.conftest import wait_until_ready
 from tests.live_server import live_server
 from tests.paths import REPO_ROOT

@@ -8,7 +8,7 @@
 
 from typing import Any
 
-from app.serving.azure.task_requests import TaskRequest
+from app.serving.task_columns import TaskRequest
 from app.tasks.azure_answers import azure_answer, scored_candidates
 
 SCORED_WHEN_PLAIN = ("text-classification", "next-sentence-prediction")

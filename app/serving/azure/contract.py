@@ -1,5 +1,5 @@
 """The envelope of a /score body, for every task: which key holds the payload, its columns, its
-parameters. Which columns a task needs, and what its cells must be, is `app.serving.azure.task_requests`.
+parameters. Which columns a task needs, and what its cells must be, is `app.serving.task_columns`.
 
 Azure ML's scorers accept:
 - column form: `{"input_data": {"input_string": [...]}}`, `{"inputs": {"question": [...], "context": [...]}}`
@@ -10,43 +10,17 @@ with `parameters` (or `params`) at the top level or inside the payload.
 Every rejection names the field, and for a bad input its index, so a client can fix it.
 """
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from app.errors import InvalidRequestError
 from app.serving.jobs import check_input_count
+from app.serving.task_columns import RequestTable
 from app.serving.validation import json_type, reject_unknown
 
 PAYLOAD_KEYS = ("input_data", "inputs")
 PARAMETER_KEYS = ("parameters", "params")
 SPLIT_KEYS = ("columns", "index", "data")
 EXAMPLE = '{"input_data": {"input_string": ["Paris is the [MASK] of France."]}}'
-
-# columns: one list per column; split: pandas' split orient; list: a plain list; strings: one row
-# given as strings. A plain list (or one row of strings) is answered with a plain list.
-Form = Literal["columns", "split", "list", "strings"]
-
-
-@dataclass(frozen=True)
-class RequestTable:
-    """The payload as columns of cells, whatever form it came in."""
-
-    payload_key: str
-    columns: dict[str, list[Any]]
-    form: Form
-    parameters: dict[str, Any] = field(default_factory=dict)
-    parameters_where: dict[str, str] = field(default_factory=dict)  # parameter -> the block it came from
-
-    @property
-    def plain(self) -> bool:
-        return self.form in ("list", "strings")
-
-    def where(self, column: str) -> str:
-        if self.form == "list":
-            return self.payload_key
-        if self.form == "split":
-            return f"{self.payload_key}.data"
-        return f"{self.payload_key}.{column}"
 
 
 def parse_request_table(body: object, max_inputs: int | None = None) -> RequestTable:

@@ -7,11 +7,11 @@ from fastapi import APIRouter, Depends, Request
 from app.serving.azure.answers import shape_answers
 from app.serving.azure.contract import parse_request_table
 from app.serving.azure.schemas import INFERENCE_ERROR_RESPONSES, SAMPLE_REQUEST, ScoreResponse
-from app.serving.azure.task_requests import choose_task, parse_task_request
 from app.serving.dependencies import require_api_key
 from app.serving.guards import read_json_body
 from app.serving.jobs import DataPlane, InferenceJob, get_data_plane
 from app.serving.responses import AzureJSONResponse
+from app.serving.task_columns import choose_task, parse_task_request
 
 router = APIRouter(tags=["azure"])
 

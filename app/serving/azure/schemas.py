@@ -2,7 +2,7 @@
 OpenAPI document shows them with examples.
 
 The envelope (which key, which form) is read by `app.serving.azure.contract` so that every mistake gets
-a message naming the field and the input index; `app.serving.azure.task_requests` turns these models'
+a message naming the field and the input index; `app.serving.task_columns` turns these models'
 validation errors into such messages.
 """
 

@@ -21,10 +21,10 @@ from typing import Any
 
 from app.config import TaskName
 from app.errors import InvalidRequestError, PayloadTooLargeError
-from app.serving.azure.contract import RequestTable
 from app.serving.open_inference.codec import Datatype, Tensor
 from app.serving.open_inference.infer_request import RequestedOutput
 from app.serving.open_inference.wire import MetadataTensor
+from app.serving.task_columns import RequestTable
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import pytest
 from app.errors import InvalidRequestError
 from app.serving.azure.answers import shape_answers
 from app.serving.azure.contract import parse_request_table
-from app.serving.azure.task_requests import TaskRequest, parse_task_request
+from app.serving.task_columns import TaskRequest, parse_task_request
 from app.tasks.fill_mask import Candidate
 
 TEXTS = ["Paris is the [MASK] of France.", "Today is a [MASK] day!"]

@@ -1,22 +1,49 @@
-"""What each task reads from a /score request: its columns, its cells and its parameters.
+"""What each task reads from a request given as named columns of texts (/score's forms, /v2's named
+tensors): its columns, its cells and its parameters.
 
-Parameters and rows are validated by pydantic models per task (`app.serving.azure.schemas`), whose
-errors become one message naming the field and the input. A body shaped for another task gets a
-400 that says what this model expects.
+Parameters are validated by the core task models (`app.serving.task_parameters`), cells by the shared
+cell types; each error becomes one message naming the field and the input. A body shaped for another
+task gets a 400 that says what this model expects.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
 from app.config import TaskName
 from app.errors import InvalidRequestError
-from app.serving.azure.contract import RequestTable
 from app.serving.task_parameters import TaskParameters, parse_parameters
 from app.serving.validation import NerCell, NonBlankText, Text, json_type, reject_unknown
 from app.tasks.token_classification import Words
+
+# columns: one list per column; split: pandas' split orient; list: a plain list; strings: one row
+# given as strings. A plain list (or one row of strings) is answered with a plain list.
+Form = Literal["columns", "split", "list", "strings"]
+
+
+@dataclass(frozen=True)
+class RequestTable:
+    """The payload as columns of cells, whatever form it came in."""
+
+    payload_key: str
+    columns: dict[str, list[Any]]
+    form: Form
+    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters_where: dict[str, str] = field(default_factory=dict)  # parameter -> the block it came from
+
+    @property
+    def plain(self) -> bool:
+        return self.form in ("list", "strings")
+
+    def where(self, column: str) -> str:
+        if self.form == "list":
+            return self.payload_key
+        if self.form == "split":
+            return f"{self.payload_key}.data"
+        return f"{self.payload_key}.{column}"
+
 
 # Column names a task reads, first is the default. Classification and NSP read any names.
 TEXT_COLUMNS = ("input_string", "text")
