@@ -13,26 +13,17 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from app.config import TaskName
-from app.errors import InvalidRequestError, PayloadTooLargeError
+from app.errors import InvalidRequestError
 from app.serving.huggingface.schemas import (
-    FillMaskParameters,
-    NextSentenceParameters,
-    QuestionAnsweringParameters,
+    PARAMETER_MODELS,
+    PipelineParameters,
     QuestionContextInput,
     SentencePairInput,
-    TextClassificationParameters,
     TextPairInput,
-    TokenClassificationParameters,
 )
+from app.serving.jobs import check_input_count
 from app.serving.validation import json_type, reject_unknown
-from app.tasks.base import Task
 from app.tasks.checkpoint import ServedModel
-from app.tasks.fill_mask import FillMaskOptions
-from app.tasks.next_sentence import NSP_LABELS, NextSentenceOptions
-from app.tasks.question_answering import MAX_SEQ_LENGTH, QuestionAnsweringOptions
-from app.tasks.text_classification import ClassificationOptions
-from app.tasks.token_classification import TokenClassificationOptions
-from app.tasks.token_entities import EntityOptions
 
 BODY_KEYS = ("inputs", "parameters")
 EXAMPLE = '{"inputs": "Paris is the [MASK] of France.", "parameters": {"top_k": 3}}'
@@ -41,12 +32,14 @@ PAIR_KEYS = ("text", "text_pair")
 
 @dataclass(frozen=True)
 class HuggingFaceJob:
-    task_name: TaskName
-    task: Task[Any]
+    task: TaskName
     examples: list[Any]
-    parameters: BaseModel
-    options: Any
+    parameters: PipelineParameters
     single: bool  # `inputs` was one input, not a list: the answer is its answer alone
+
+    @property
+    def options(self) -> Any:
+        return self.parameters.to_options()
 
     @property
     def top_k(self) -> int:
@@ -63,19 +56,16 @@ def parse_job(body: object, model: ServedModel, max_inputs: int, max_top_k: int)
         raise InvalidRequestError(f"Missing 'inputs': send {EXAMPLE}.")
     inputs = body["inputs"]
     task_name = choose_task(inputs, model)
-    task = model.task(task_name)
+    model.task(task_name)  # a task this checkpoint cannot answer: 400 saying why, before its inputs
     single = not isinstance(inputs, list)
     items = [inputs] if single else inputs
     if not items:
         raise InvalidRequestError("'inputs' is empty: send an input, or a list of them.")
-    if len(items) > max_inputs:
-        raise PayloadTooLargeError(
-            f"'inputs' has {len(items)} inputs; the limit is {max_inputs} per request."
-        )
+    check_input_count("inputs", len(items), max_inputs)
     reader = READERS[task_name]
     examples = [reader(item, "inputs" if single else f"inputs[{index}]") for index, item in enumerate(items)]
     parameters = read_parameters(task_name, body.get("parameters"), max_top_k)
-    return HuggingFaceJob(task_name, task, examples, parameters, OPTIONS[task_name](parameters), single)
+    return HuggingFaceJob(task_name, examples, parameters, single)
 
 
 def choose_task(inputs: object, model: ServedModel) -> TaskName:
@@ -89,12 +79,12 @@ def choose_task(inputs: object, model: ServedModel) -> TaskName:
     return tasks[0]
 
 
-def read_parameters(task: TaskName, parameters: object, max_top_k: int) -> BaseModel:
+def read_parameters(task: TaskName, parameters: object, max_top_k: int) -> PipelineParameters:
     if parameters is None:
         parameters = {}
     if not isinstance(parameters, dict):
         raise InvalidRequestError(f"'parameters' must be an object; got {json_type(parameters)}.")
-    model = PARAMETERS[task]
+    model = PARAMETER_MODELS[task]
     try:
         return model.model_validate(parameters, context={"max_top_k": max_top_k})
     except ValidationError as exc:
@@ -163,54 +153,4 @@ READERS: dict[TaskName, Callable[[object, str], Any]] = {
     "token-classification": _text,
     "question-answering": read_question,
     "next-sentence-prediction": read_next_sentence,
-}
-PARAMETERS: dict[TaskName, type[BaseModel]] = {
-    "fill-mask": FillMaskParameters,
-    "text-classification": TextClassificationParameters,
-    "token-classification": TokenClassificationParameters,
-    "question-answering": QuestionAnsweringParameters,
-    "next-sentence-prediction": NextSentenceParameters,
-}
-
-
-def _fill_mask_options(parameters: FillMaskParameters) -> FillMaskOptions:
-    targets = parameters.targets
-    return FillMaskOptions(
-        top_k=parameters.top_k,
-        targets=None if targets is None else tuple([targets] if isinstance(targets, str) else targets),
-        with_sequences=True,
-    )
-
-
-def _classification_options(parameters: TextClassificationParameters) -> ClassificationOptions:
-    return ClassificationOptions(top_k=parameters.top_k, function_to_apply=parameters.function_to_apply)
-
-
-def _token_classification_options(parameters: TokenClassificationParameters) -> TokenClassificationOptions:
-    ignore = ("O",) if parameters.ignore_labels is None else tuple(parameters.ignore_labels)
-    return TokenClassificationOptions(
-        entities=EntityOptions(parameters.aggregation_strategy, ignore, parameters.stride)
-    )
-
-
-def _question_answering_options(parameters: QuestionAnsweringParameters) -> QuestionAnsweringOptions:
-    return QuestionAnsweringOptions(
-        top_k=parameters.top_k,
-        max_answer_length=parameters.max_answer_len,
-        doc_stride=parameters.doc_stride,
-        max_seq_length=parameters.max_seq_len or MAX_SEQ_LENGTH,
-        handle_impossible_answer=parameters.handle_impossible_answer,
-    )
-
-
-def _next_sentence_options(parameters: NextSentenceParameters) -> NextSentenceOptions:
-    return NextSentenceOptions(top_k=parameters.top_k or len(NSP_LABELS))
-
-
-OPTIONS: dict[TaskName, Callable[[Any], Any]] = {
-    "fill-mask": _fill_mask_options,
-    "text-classification": _classification_options,
-    "token-classification": _token_classification_options,
-    "question-answering": _question_answering_options,
-    "next-sentence-prediction": _next_sentence_options,
 }

@@ -51,6 +51,6 @@ async def hugging_face_task(
     settings = plane.settings
     body = await read_json_body(request, settings.max_payload_bytes)
     parsed = parse_job(body, plane.model, settings.max_inputs_per_request, settings.max_top_k)
-    job = InferenceJob(parsed.task_name, parsed.examples, parsed.options, logged_inputs=parsed.examples)
+    job = InferenceJob(parsed.task, parsed.examples, parsed.options, logged_inputs=parsed.examples)
     answers = await plane.run(request, job)
-    return JSONResponse(huggingface_answers(parsed.task_name, answers, parsed.single, parsed.top_k))
+    return JSONResponse(huggingface_answers(parsed.task, answers, parsed.single, parsed.top_k))

@@ -10,8 +10,15 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictStr, field_validator, model_validator
 from pydantic.config import JsonDict
 
+from app.config import TaskName
 from app.serving.protocol_errors import error_responses
 from app.serving.validation import NonBlankText, check_top_k
+from app.tasks.fill_mask import FillMaskOptions
+from app.tasks.next_sentence import NSP_LABELS, NextSentenceOptions
+from app.tasks.question_answering import MAX_SEQ_LENGTH, QuestionAnsweringOptions
+from app.tasks.text_classification import ClassificationOptions
+from app.tasks.token_classification import TokenClassificationOptions
+from app.tasks.token_entities import EntityOptions
 
 REQUEST_EXAMPLES: dict[str, JsonDict] = {
     "fill-mask": {"inputs": "Paris is the [MASK] of France.", "parameters": {"top_k": 3}},
@@ -28,9 +35,16 @@ REQUEST_EXAMPLES: dict[str, JsonDict] = {
 }
 
 
-class FillMaskParameters(BaseModel):
+class PipelineParameters(BaseModel):
+    """A task's parameters as its transformers pipeline takes them, with the pipeline's defaults."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    def to_options(self) -> Any:
+        raise NotImplementedError
+
+
+class FillMaskParameters(PipelineParameters):
     top_k: int = Field(default=5, description="Candidates per mask, best first (1 to MAX_TOP_K).")
     targets: list[StrictStr] | StrictStr | None = Field(
         default=None,
@@ -39,10 +53,16 @@ class FillMaskParameters(BaseModel):
     )
     _top_k = field_validator("top_k", mode="before")(check_top_k)
 
+    def to_options(self) -> FillMaskOptions:
+        targets = self.targets
+        return FillMaskOptions(
+            top_k=self.top_k,
+            targets=None if targets is None else tuple([targets] if isinstance(targets, str) else targets),
+            with_sequences=True,
+        )
 
-class TextClassificationParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
 
+class TextClassificationParameters(PipelineParameters):
     top_k: int | None = Field(default=1, description="Labels per input, best first; null: every label.")
     function_to_apply: Literal["sigmoid", "softmax", "none"] | None = Field(
         default=None,
@@ -51,10 +71,11 @@ class TextClassificationParameters(BaseModel):
     )
     _top_k = field_validator("top_k", mode="before")(check_top_k)
 
+    def to_options(self) -> ClassificationOptions:
+        return ClassificationOptions(top_k=self.top_k, function_to_apply=self.function_to_apply)
 
-class TokenClassificationParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
 
+class TokenClassificationParameters(PipelineParameters):
     aggregation_strategy: Literal["none", "simple", "first", "average", "max"] = Field(
         default="simple",
         description="As the pipeline's: none answers every token (`entity`, `index`); the others group "
@@ -77,10 +98,14 @@ class TokenClassificationParameters(BaseModel):
             )
         return self
 
+    def to_options(self) -> TokenClassificationOptions:
+        ignore = ("O",) if self.ignore_labels is None else tuple(self.ignore_labels)
+        return TokenClassificationOptions(
+            entities=EntityOptions(self.aggregation_strategy, ignore, self.stride)
+        )
 
-class QuestionAnsweringParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
 
+class QuestionAnsweringParameters(PipelineParameters):
     top_k: int = Field(default=1, description="Answers per question: 1 answers an object, more a list.")
     max_answer_len: int = Field(default=30, ge=1, le=512, description="Longest answer, in tokens.")
     doc_stride: int = Field(
@@ -100,12 +125,31 @@ class QuestionAnsweringParameters(BaseModel):
             raise ValueError("'parameters.doc_stride' must be less than 'parameters.max_seq_len'.")
         return self
 
+    def to_options(self) -> QuestionAnsweringOptions:
+        return QuestionAnsweringOptions(
+            top_k=self.top_k,
+            max_answer_length=self.max_answer_len,
+            doc_stride=self.doc_stride,
+            max_seq_length=self.max_seq_len or MAX_SEQ_LENGTH,
+            handle_impossible_answer=self.handle_impossible_answer,
+        )
 
-class NextSentenceParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
 
+class NextSentenceParameters(PipelineParameters):
     top_k: int | None = Field(default=None, description="Labels per input, best first; unset: both.")
     _top_k = field_validator("top_k", mode="before")(check_top_k)
+
+    def to_options(self) -> NextSentenceOptions:
+        return NextSentenceOptions(top_k=self.top_k or len(NSP_LABELS))
+
+
+PARAMETER_MODELS: dict[TaskName, type[PipelineParameters]] = {
+    "fill-mask": FillMaskParameters,
+    "text-classification": TextClassificationParameters,
+    "token-classification": TokenClassificationParameters,
+    "question-answering": QuestionAnsweringParameters,
+    "next-sentence-prediction": NextSentenceParameters,
+}
 
 
 class TextPairInput(BaseModel):

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config import TaskName
-from app.errors import InvalidRequestError, PayloadTooLargeError
+from app.errors import InvalidRequestError
+from app.serving.jobs import check_input_count
 from app.serving.open_inference.codec import Datatype, Tensor
 from app.serving.open_inference.infer_request import RequestedOutput
 from app.serving.open_inference.wire import MetadataTensor
@@ -95,10 +96,7 @@ def request_table(texts: dict[str, list[str]], parameters: dict[str, Any], max_i
     if len(texts) == 1 and next(iter(texts)) not in INPUT_ORDER:
         texts = {"text": next(iter(texts.values()))}
     for name, column in texts.items():
-        if len(column) > max_inputs:
-            raise PayloadTooLargeError(
-                f"Input '{name}' has {len(column)} texts; the limit is {max_inputs} per request. Split it."
-            )
+        check_input_count(name, len(column), max_inputs)
     known = [name for name in INPUT_ORDER if name in texts]
     columns = {name: texts[name] for name in known + [name for name in texts if name not in known]}
     return RequestTable("inputs", columns, "columns", parameters, dict.fromkeys(parameters, "parameters"))

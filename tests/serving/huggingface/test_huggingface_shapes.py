@@ -35,10 +35,10 @@ def candidate(token: int, score: float) -> Candidate:
 
 
 def test_pairs_mean_next_sentence_prediction_on_a_checkpoint_that_also_fills_masks() -> None:
-    assert job({"inputs": "a [MASK]"}).task_name == "fill-mask"
-    assert job({"inputs": ["a [MASK]", "b [MASK]"]}).task_name == "fill-mask"
+    assert job({"inputs": "a [MASK]"}).task == "fill-mask"
+    assert job({"inputs": ["a [MASK]", "b [MASK]"]}).task == "fill-mask"
     pair = job({"inputs": {"text": "a", "text_pair": "b"}})
-    assert (pair.task_name, pair.examples, pair.single) == ("next-sentence-prediction", [("a", "b")], True)
+    assert (pair.task, pair.examples, pair.single) == ("next-sentence-prediction", [("a", "b")], True)
     assert job({"inputs": [{"text": "a", "text_pair": "b"}]}).single is False
 
 
