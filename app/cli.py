@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--device", choices=["auto", "cpu", "cuda"], help="Where to run (env DEVICE, default auto)."
     )
+    serve.add_argument(
+        "--compile",
+        choices=["auto", "on", "off"],
+        help="Compile the encoder: auto (where it is faster here, default), on, off (env COMPILE).",
+    )
 
     batch = commands.add_parser(
         "batch", help="Score files of inputs; write predictions.csv in Azure's layout."
@@ -55,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Task to score (env TASK); unset: the checkpoint's config.architectures[0] decides.",
     )
     batch.add_argument("--precision", choices=PRECISION_CHOICES, help="As for serve.")
+    batch.add_argument("--compile", choices=["auto", "on", "off"], help="As for serve.")
     batch.add_argument("--device", choices=["auto", "cpu", "cuda"], help="As for serve.")
     batch.add_argument(
         "--column",
@@ -141,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SETTINGS_FLAGS = ("model_id", "model_name", "task", "host", "port", "precision", "device")
+SETTINGS_FLAGS = ("model_id", "model_name", "task", "host", "port", "precision", "device", "compile")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         "natively (bf16 on a GPU with bf16 or a CPU with AMX, else fp32). bf16: bfloat16 weights. "
         "fp16: GPU only. int8: dynamic quantization of Linear layers, CPU only.",
     )
+    compile: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Run the encoder compiled (torch.compile, inductor, frozen weights). auto: where "
+        "this machine can (CPU, fp32 or bf16, a C++ compiler) and a probe batch runs faster compiled; "
+        "on: always, or fail to start; off: eager. Compiling costs seconds to a minute at start.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: cuda when present.")
     torch_threads: int | None = Field(
         default=None, ge=1, description="torch intra-op threads. Unset: the CPUs this process may use."

@@ -1,4 +1,5 @@
 import asyncio
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,10 @@ from tests.tiny_bert import build_tiny_bert, build_tiny_task_model
 needs_bf16 = pytest.mark.skipif(not cpu_supports_bf16(), reason="bf16 weights need a CPU with bf16 support")
 
 SHARED = REPO_ROOT.parent / "shared"
+
+# Compiling costs seconds per graph even on a tiny BERT; the servers, batch jobs and evaluations
+# the tests start (in process or as subprocesses) run eager unless a test asks for COMPILE itself.
+os.environ.setdefault("COMPILE", "off")
 
 
 def wait_until_ready(client: TestClient, timeout_s: float = 60) -> None:

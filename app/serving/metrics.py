@@ -1,6 +1,6 @@
 """Prometheus metrics of one app instance, in a registry of its own (tests build many apps)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -10,10 +10,26 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from app.compilation import COMPILED_GRAPHS
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 BATCH_TOKEN_BUCKETS = (16, 64, 256, 512, 1024, 2048, 4096, 8192, 16384)
+
+
+class CompiledGraphsCollector(Collector):
+    """Graphs inductor compiled: warm-up's few, then one per recompilation, which steady traffic
+    should never cause (a rising rate means shapes the dynamic graphs do not cover)."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "bert_serving_compiled_graphs",
+            "Graphs torch.compile built for the served model, warm-up and recompilations.",
+            value=COMPILED_GRAPHS.count,
+        )
 
 
 class ServiceMetrics:
@@ -67,6 +83,7 @@ class ServiceMetrics:
         self.model_load_seconds = Gauge(
             "bert_serving_model_load_seconds", "Time to load and warm up the model.", registry=self.registry
         )
+        self.registry.register(CompiledGraphsCollector())
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """By method too: `GET /` (Azure's liveness probe) and `POST /` (the HF API) share a path."""

@@ -24,6 +24,7 @@ from transformers import (
 )
 from transformers.utils import logging as transformers_logging
 
+from app.compilation import CompileChoice, apply_compile, measure_compile_speedup
 from app.config import Settings, TaskName
 from app.cpu_features import read_cpu_features
 from app.errors import InvalidRequestError, ModelLoadError
@@ -65,6 +66,7 @@ class ServedModel:
     tasks: dict[TaskName, Task[Any]]
     precision: Precision = "fp32"
     device: str = "cpu"
+    compiled: bool = False
     labels: list[str] | None = None
     # Tasks a request might expect but this checkpoint cannot answer, and why.
     unavailable: dict[TaskName, str] = field(default_factory=dict)
@@ -88,6 +90,7 @@ class ServedModel:
             "tasks": list(self.tasks),
             "precision": self.precision,
             "device": self.device,
+            "compiled": self.compiled,
         }
         if self.labels is not None:
             described["labels"] = self.labels
@@ -158,6 +161,7 @@ def load_served_model(
     device: DeviceChoice = "auto",
     precision: PrecisionChoice = "fp32",
     task: TaskName | None = None,
+    compile: CompileChoice = "off",
 ) -> ServedModel:
     """Load once; raise ModelLoadError with a message that says what to do."""
     if isinstance(source, str):
@@ -188,20 +192,23 @@ def load_served_model(
     if precision == "auto":
         logger.info("PRECISION=auto chose %s on %s (%s)", resolved, torch_device, cpu.describe())
     runnable: PreTrainedModel = apply_precision(model.eval(), resolved, torch_device, cpu)  # type: ignore[assignment]
+    compiled = apply_compile(runnable, compile, resolved, torch_device, measure_compile_speedup)
     served = ServedModel(
         source=str(source),
         tasks={name: bind_task(name, runnable, tokenizer, str(source)) for name in tasks},
         precision=resolved,
         device=str(torch_device),
+        compiled=compiled,
         labels=label_names(config) if tasks[0] in ("text-classification", "token-classification") else None,
         unavailable=unavailable,
     )
     logger.info(
-        "Loaded %s for %s (%s on %s) in %.1f s",
+        "Loaded %s for %s (%s on %s, %s) in %.1f s",
         source,
         ", ".join(served.tasks),
         resolved,
         torch_device,
+        "compiled" if compiled else "eager",
         time.perf_counter() - started,
     )
     return served
@@ -254,7 +261,11 @@ def load_configured_model(settings: Settings, source: ModelSource | None = None)
     """The model as the settings describe it: source, task, device, precision and torch's threads."""
     configure_threads(settings.torch_threads)
     return load_served_model(
-        source or resolve_model_source(settings), settings.device, settings.precision, settings.task
+        source or resolve_model_source(settings),
+        settings.device,
+        settings.precision,
+        settings.task,
+        settings.compile,
     )
 
 

@@ -1,0 +1,118 @@
+"""Compiled models: answers equal eager's and the pipeline's, steady traffic never recompiles, and
+`COMPILE` refuses or falls back where compiling cannot run. Compiling costs seconds even on a tiny
+BERT, so only a few tests here compile."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import pipeline
+
+from app import compilation
+from app.compilation import COMPILED_GRAPHS, apply_compile, encoder_of
+from app.engine.offline import predict_all
+from app.errors import ModelLoadError
+from app.tasks.checkpoint import load_served_model
+from app.tasks.fill_mask import FillMaskOptions
+from app.tasks.question_answering import QuestionAnsweringOptions
+from tests.tasks.test_model import INPUTS, _normalized
+
+needs_cpp_compiler = pytest.mark.skipif(
+    compilation.cpp_compiler() is None, reason="inductor needs a C++ compiler to compile on a CPU"
+)
+CPU = torch.device("cpu")
+
+
+@needs_cpp_compiler
+def test_compiled_fill_mask_equals_eager_and_the_pipeline_and_never_recompiles(tiny_bert_dir: Path) -> None:
+    compiled = load_served_model(str(tiny_bert_dir), device="cpu", compile="on")
+    eager = load_served_model(str(tiny_bert_dir), device="cpu")
+    assert compiled.compiled and not eager.compiled
+    assert compiled.describe()["compiled"] is True
+    texts = [_normalized(text) for text in INPUTS]
+    options = FillMaskOptions(top_k=3)
+    task, reference = compiled.tasks["fill-mask"], eager.tasks["fill-mask"]
+    # Warm-up's shapes: one row, then many.
+    predict_all(task, texts[:1], options, 4096, 32)
+    predict_all(task, texts, options, 4096, 32)
+    graphs = COMPILED_GRAPHS.count
+    assert graphs >= 1
+    # Other batch sizes and lengths: the dynamic graphs serve them all.
+    for batch_size in (2, 3, 7):
+        answers = predict_all(task, texts, options, 4096, batch_size)
+        expected = predict_all(reference, texts, options, 4096, batch_size)
+        for answer, exact in zip(answers, expected, strict=True):
+            assert [[c.token for c in mask] for mask in answer] == [[c.token for c in mask] for mask in exact]
+            for mask, exact_mask in zip(answer, exact, strict=True):
+                assert [c.score for c in mask] == pytest.approx([c.score for c in exact_mask], abs=1e-4)
+    assert COMPILED_GRAPHS.count == graphs, "steady traffic recompiled"
+    fill_mask = pipeline("fill-mask", model=str(tiny_bert_dir), device=-1, top_k=1)
+    single_mask = [text for text in texts if text.count("[MASK]") == 1]
+    assert single_mask
+    ours = predict_all(task, single_mask, FillMaskOptions(top_k=1), 4096, 32)
+    assert [masks[0][0].token_str for masks in ours] == [
+        fill_mask(text)[0]["token_str"] for text in single_mask
+    ]
+
+
+@needs_cpp_compiler
+def test_compiled_question_answering_equals_eager(tiny_task_dir: Callable[[str], Path]) -> None:
+    """A pair task: segment ids go through the compiled encoder too."""
+    checkpoint = str(tiny_task_dir("question-answering"))
+    compiled = load_served_model(checkpoint, device="cpu", compile="on")
+    eager = load_served_model(checkpoint, device="cpu")
+    examples = [
+        ("where is Paris ?", "Paris is in France ."),
+        ("who sat ?", "the king sat on the dog and the queen ran home ."),
+        ("what ran ?", "a dog ran ."),
+    ]
+    options = QuestionAnsweringOptions(top_k=2)
+    for batch_size in (1, 3):
+        answers = predict_all(compiled.tasks["question-answering"], examples, options, 4096, batch_size)
+        expected = predict_all(eager.tasks["question-answering"], examples, options, 4096, batch_size)
+        for answer, exact in zip(answers, expected, strict=True):
+            assert [(span.answer, span.start, span.end) for span in answer] == [
+                (span.answer, span.start, span.end) for span in exact
+            ]
+            assert [span.score for span in answer] == pytest.approx([span.score for span in exact], abs=1e-4)
+
+
+def _tiny_model(tiny_bert_dir: Path) -> torch.nn.Module:
+    from transformers import AutoModelForMaskedLM
+
+    return AutoModelForMaskedLM.from_pretrained(str(tiny_bert_dir)).eval()
+
+
+def test_off_leaves_the_model_eager(tiny_bert_dir: Path) -> None:
+    model = _tiny_model(tiny_bert_dir)
+    _, encoder = encoder_of(model)
+    assert apply_compile(model, "off", "fp32", CPU) is False
+    assert encoder_of(model)[1] is encoder
+
+
+def test_on_refuses_what_has_no_compiled_path_and_auto_falls_back(
+    tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = _tiny_model(tiny_bert_dir)
+    with pytest.raises(ModelLoadError, match="COMPILE=on, but int8 has no compiled path"):
+        apply_compile(model, "on", "int8", CPU)
+    assert apply_compile(model, "auto", "int8", CPU) is False
+    monkeypatch.setattr(compilation, "cpp_compiler", lambda: None)
+    with pytest.raises(ModelLoadError, match=r"needs a C\+\+ compiler"):
+        apply_compile(model, "on", "fp32", CPU)
+    assert apply_compile(model, "auto", "fp32", CPU) is False
+    assert not hasattr(encoder_of(model)[1], "_orig_mod")
+
+
+def test_auto_keeps_the_compiled_encoder_only_where_the_probe_is_faster(
+    tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe's verdict decides; no graph compiles here, since nothing calls the encoder."""
+    monkeypatch.setattr(compilation, "cpp_compiler", lambda: "/usr/bin/c++")
+    model = _tiny_model(tiny_bert_dir)
+    _, encoder = encoder_of(model)
+    assert apply_compile(model, "auto", "fp32", CPU, speedup=lambda _: 0.9) is False
+    assert encoder_of(model)[1] is encoder, "a slower compiled encoder is swapped back out"
+    assert apply_compile(model, "auto", "fp32", CPU, speedup=lambda _: 2.0) is True
+    assert getattr(encoder_of(model)[1], "_orig_mod", None) is encoder
