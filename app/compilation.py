@@ -21,7 +21,7 @@ from typing import Any, Literal
 import torch
 
 from app.errors import ModelLoadError
-from app.runtime import Precision
+from app.runtime import Precision, best_time, probe_batch
 
 logger = logging.getLogger(__name__)
 
@@ -138,19 +138,5 @@ def measure_compile_speedup(model: torch.nn.Module, rows: int = 8, tokens: int =
     The first compiled call compiles the graph that warm-up and traffic then reuse."""
     _, compiled = encoder_of(model)
     eager = getattr(compiled, "_orig_mod", compiled)
-    vocab = int(getattr(getattr(model, "config", None), "vocab_size", 1000))
-    generator = torch.Generator().manual_seed(0)
-    inputs = {
-        "input_ids": torch.randint(0, vocab, (rows, tokens), generator=generator),
-        "attention_mask": torch.ones(rows, tokens, dtype=torch.long),
-    }
-    timings = {}
-    for name, candidate in (("eager", eager), ("compiled", compiled)):
-        candidate(**inputs)  # warm-up; for the compiled encoder, the compilation
-        runs = []
-        for _ in range(3):
-            begun = time.perf_counter()
-            candidate(**inputs)
-            runs.append(time.perf_counter() - begun)
-        timings[name] = min(runs)
-    return timings["eager"] / timings["compiled"]
+    inputs = probe_batch(model, rows, tokens)
+    return best_time(eager, inputs) / best_time(compiled, inputs)
