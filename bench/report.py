@@ -9,7 +9,8 @@ def write_markdown(results: dict[str, Any], path: Path) -> str:
     baseline = {load["concurrency"]: load for load in modes.get("baseline", {}).get("loads", [])}
     lines = [
         f"Machine: {results['machine']}; load from {results['load_client']}, closed loop, "
-        f"{results['seconds']:g} s per concurrency level.",
+        f"{results['seconds']:g} s per concurrency level"
+        + (f"; {results['sentences']}." if "sentences" in results else "."),
         "",
         "| mode | concurrency | sentences/s | x baseline | p50 ms | p90 ms | p99 ms | p99/p50 | errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",

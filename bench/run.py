@@ -7,6 +7,11 @@ of the model's own speed the server delivers under load. Writes results.json, re
 chart.png.
 
     python -m bench.run [--checkpoint DIR] [--seconds 20] [--concurrency 1 8 32] [--modes ...]
+                        [--sentences long|short]
+
+A mode is `[device-]precision[:eager][@task]`: `fp32` is our server as it starts by default
+(COMPILE=auto), `fp32:eager` the same with COMPILE=off, `cuda-fp16` on a GPU, `int8@text-classification`
+a checkpoint with that head.
 """
 
 import argparse
@@ -17,12 +22,15 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from app.compilation import CompileChoice
 from app.cpu_features import read_cpu_features
+from app.runtime import PrecisionChoice
 from bench.load import collect_answers, load_client, run_load
 from bench.offline_maximum import offline_maximum
 from bench.report import write_chart, write_markdown
@@ -31,9 +39,26 @@ from bench.server_process import ServerExitedError, free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = ROOT / "bench" / "checkpoints" / "bert-base-random"
-# "baseline", or a precision of ours; "cuda-fp16" style names run ours on a GPU; "@task" serves a
-# checkpoint with that head instead (the same one-text bodies: "int8@text-classification").
-DEFAULT_MODES = ["baseline", "fp32", "bf16", "int8", "int8@text-classification"]
+DEFAULT_MODES = ["baseline", "fp32:eager", "fp32", "bf16:eager", "bf16", "int8", "int8@text-classification"]
+# long: SQuAD's sentences of 6-40 words (median 21); short: 6-16 words, like Azure's sample requests.
+SENTENCES = {"long": {"count": 1000, "max_words": 40}, "short": {"count": 500, "max_words": 16}}
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One of our servers: `[device-]precision[:eager][@task]` (see the module's doc)."""
+
+    device: str
+    precision: PrecisionChoice
+    compile: CompileChoice  # the server's COMPILE: auto, or off for ":eager"
+    task: str  # "" for the fill-mask checkpoint
+
+    @classmethod
+    def parse(cls, name: str) -> "Mode":
+        head, _, task = name.partition("@")
+        head, _, variant = head.partition(":")
+        device, _, precision = head.rpartition("-")
+        return cls(device or "cpu", precision, "off" if variant == "eager" else "auto", task)  # type: ignore[arg-type]
 
 
 def ensure_checkpoint(path: Path, task: str = "fill-mask") -> Path:
@@ -46,7 +71,7 @@ def ensure_checkpoint(path: Path, task: str = "fill-mask") -> Path:
 
 def checkpoint_for(mode: str, fill_mask_checkpoint: Path) -> Path:
     """The fill-mask checkpoint, or one with the head a mode's "@task" names, built beside it."""
-    task = mode.partition("@")[2]
+    task = Mode.parse(mode).task
     if not task:
         return fill_mask_checkpoint
     return ensure_checkpoint(fill_mask_checkpoint.with_name(f"{fill_mask_checkpoint.name}-{task}"), task)
@@ -64,9 +89,19 @@ def server_command(mode: str, checkpoint: Path, port: int) -> list[str]:
             "--port",
             str(port),
         ]
-    device, _, precision = mode.partition("@")[0].rpartition("-")
-    command = [sys.executable, "-m", "app", "serve", "--model", str(checkpoint), "--precision", precision]
-    return [*command, "--device", device or "cpu", "--host", "127.0.0.1", "--port", str(port)]
+    parsed = Mode.parse(mode)
+    command = [
+        sys.executable,
+        "-m",
+        "app",
+        "serve",
+        "--model",
+        str(checkpoint),
+        "--precision",
+        parsed.precision,
+    ]
+    command += ["--device", parsed.device, "--compile", parsed.compile]
+    return [*command, "--host", "127.0.0.1", "--port", str(port)]
 
 
 @contextmanager
@@ -104,15 +139,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--modes", nargs="+", default=DEFAULT_MODES)
     parser.add_argument("--check-sentences", type=int, default=200)
+    parser.add_argument("--sentences", choices=list(SENTENCES), default="long")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
 
     checkpoint = ensure_checkpoint(args.checkpoint)
     args.out.mkdir(parents=True, exist_ok=True)
-    sentences = masked_sentences(1000)
+    sentences = masked_sentences(**SENTENCES[args.sentences])
     check = sentences[: args.check_sentences]
     results: dict[str, Any] = {
         "machine": machine_description(),
+        "sentences": f"{args.sentences}: {len(sentences)} sentences of {summarize_words(sentences)} words",
         "seconds": args.seconds,
         "load_client": load_client(),
         "modes": {},
@@ -125,8 +162,8 @@ def main() -> None:
         mode_checkpoint = checkpoint_for(mode, checkpoint)
         if mode != "baseline":
             # Measured with no server running: the two would share the same cores.
-            device, _, precision = mode.partition("@")[0].rpartition("-")
-            maximum = offline_maximum(mode_checkpoint, precision, check, device or "cpu")  # type: ignore[arg-type]
+            parsed = Mode.parse(mode)
+            maximum = offline_maximum(mode_checkpoint, parsed.precision, check, parsed.device, parsed.compile)
             print(f"offline maximum: {maximum:.1f} sentences/s", flush=True)
         try:
             with running_server(mode, mode_checkpoint, args.out) as base_url:
@@ -159,6 +196,11 @@ def main() -> None:
     print(markdown)
     if "baseline" in answers and reference is not None and answers["baseline"] != reference:
         raise SystemExit("fp32 answers differ from the baseline's: see results.json")
+
+
+def summarize_words(sentences: list[str]) -> str:
+    words = sorted(len(sentence.split()) for sentence in sentences)
+    return f"{words[0]}-{words[-1]} (median {words[len(words) // 2]})"
 
 
 def model_busy_seconds(base_url: str) -> float | None:

@@ -68,6 +68,16 @@ def test_a_task_mode_serves_a_checkpoint_with_that_head(tmp_path: Path) -> None:
     assert command[command.index("--device") + 1] == "cuda"
 
 
+def test_a_mode_names_its_precision_and_whether_the_server_compiles() -> None:
+    def flags(mode: str) -> tuple[str, str, str]:
+        command = server_command(mode, Path("ckpt"), 5000)
+        return tuple(command[command.index(flag) + 1] for flag in ("--precision", "--device", "--compile"))  # type: ignore[return-value]
+
+    assert flags("fp32") == ("fp32", "cpu", "auto")
+    assert flags("bf16:eager") == ("bf16", "cpu", "off")
+    assert flags("cuda-fp16:eager@text-classification") == ("fp16", "cuda", "off")
+
+
 @pytest.mark.skipif(not SQUAD.is_dir(), reason="../shared is not beside this checkout")
 def test_sentences_are_varied_masked_and_deterministic() -> None:
     sentences = masked_sentences(300)
