@@ -41,9 +41,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", choices=["auto", "cpu", "cuda"], help="Where to run (env DEVICE, default auto)."
     )
     serve.add_argument(
+        "--compiled-package",
+        type=Path,
+        help="A folder made by python -m app compile (env COMPILED_PACKAGE).",
+    )
+    serve.add_argument(
         "--compile",
         choices=["auto", "on", "off"],
         help="Compile the encoder: auto (where it is faster here, default), on, off (env COMPILE).",
+    )
+
+    compile_parser = commands.add_parser(
+        "compile", help="Compile the encoder ahead of time into a package serve loads in seconds."
+    )
+    compile_parser.add_argument("--model", dest="model_id", help="Hub id or local folder (env MODEL_ID).")
+    compile_parser.add_argument("--task", choices=TASK_NAMES, help="As for serve.")
+    compile_parser.add_argument("--precision", choices=PRECISION_CHOICES, help="As for serve (fp32 or bf16).")
+    compile_parser.add_argument(
+        "--output",
+        type=Path,
+        help="Folder for the package; default: the model folder's compiled/<precision>/, where serve looks.",
     )
 
     batch = commands.add_parser(
@@ -147,7 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SETTINGS_FLAGS = ("model_id", "model_name", "task", "host", "port", "precision", "device", "compile")
+SETTINGS_FLAGS = (
+    "model_id",
+    "model_name",
+    "task",
+    "host",
+    "port",
+    "precision",
+    "device",
+    "compile",
+    "compiled_package",
+)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -216,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     if args.command == "serve":
         return serve(settings)
+    if args.command == "compile":
+        from app.compile_command import compile_command
+
+        return compile_command(args, settings)
     if args.command == "batch":
         from app.batch.cli import batch  # torch loads only for the subcommands that need it
 

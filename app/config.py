@@ -64,6 +64,12 @@ class Settings(BaseSettings):
         "this machine can (CPU, fp32 or bf16, a C++ compiler) and a probe batch runs faster compiled; "
         "on: always, or fail to start; off: eager. Compiling costs seconds to a minute at start.",
     )
+    compiled_package: Path | None = Field(
+        default=None,
+        description="A folder made by `python -m app compile`: the encoder compiled ahead of time, "
+        "loaded in seconds. Refused, saying why, where it was made for another torch, CPU, precision "
+        "or weights. Unset: a local model's own compiled/<precision>/ folder is used when it matches.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: cuda when present.")
     torch_threads: int | None = Field(
         default=None, ge=1, description="torch intra-op threads. Unset: the CPUs this process may use."

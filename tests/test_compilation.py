@@ -2,6 +2,8 @@
 `COMPILE` refuses or falls back where compiling cannot run. Compiling costs seconds even on a tiny
 BERT, so only a few tests here compile."""
 
+import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import torch
 from transformers import pipeline
 
 from app import compilation
+from app.cli import main
 from app.compilation import COMPILED_GRAPHS, apply_compile, encoder_of
 from app.engine.offline import predict_all
 from app.errors import ModelLoadError
@@ -116,3 +119,37 @@ def test_auto_keeps_the_compiled_encoder_only_where_the_probe_is_faster(
     assert encoder_of(model)[1] is encoder, "a slower compiled encoder is swapped back out"
     assert apply_compile(model, "auto", "fp32", CPU, speedup=lambda _: 2.0) is True
     assert getattr(encoder_of(model)[1], "_orig_mod", None) is encoder
+
+
+@needs_cpp_compiler
+def test_a_package_compiled_ahead_of_time_serves_equal_answers_and_a_stale_one_is_refused(
+    tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_bert_dir, model_dir)
+    assert main(["compile", "--model", str(model_dir), "--precision", "fp32"]) == 0
+    package = model_dir / "compiled" / "fp32"
+    assert (package / "encoder.pt2").is_file() and (package / "key.json").is_file()
+
+    graphs = COMPILED_GRAPHS.count
+    packaged = load_served_model(str(model_dir), device="cpu")  # found in the model folder
+    assert packaged.compiled
+    eager = load_served_model(str(tiny_bert_dir), device="cpu")
+    texts = [_normalized(text) for text in INPUTS]
+    for batch_size in (1, 5, 32):
+        answers = predict_all(packaged.tasks["fill-mask"], texts, FillMaskOptions(top_k=3), 4096, batch_size)
+        expected = predict_all(eager.tasks["fill-mask"], texts, FillMaskOptions(top_k=3), 4096, batch_size)
+        for answer, exact in zip(answers, expected, strict=True):
+            assert [[c.token for c in mask] for mask in answer] == [[c.token for c in mask] for mask in exact]
+            for mask, exact_mask in zip(answer, exact, strict=True):
+                assert [c.score for c in mask] == pytest.approx([c.score for c in exact_mask], abs=1e-4)
+    assert COMPILED_GRAPHS.count == graphs, "a loaded package compiles nothing at run time"
+
+    key = json.loads((package / "key.json").read_text())
+    (package / "key.json").write_text(json.dumps(key | {"torch_version": "1.0.0", "isa": ["avx2"]}))
+    with pytest.raises(ModelLoadError) as refused:
+        load_served_model(str(model_dir), device="cpu", compiled_package=package)
+    assert "made for another setting (torch_version: package 1.0.0, here " in refused.value.message
+    assert "isa: package avx2, here " in refused.value.message
+    # Found in the model folder rather than asked for: a warning, and the model serves eager.
+    assert not load_served_model(str(model_dir), device="cpu").compiled

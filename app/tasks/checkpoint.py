@@ -25,6 +25,7 @@ from transformers import (
 from transformers.utils import logging as transformers_logging
 
 from app.compilation import CompileChoice, apply_compile, measure_compile_speedup
+from app.compiled_package import KEY_FILE, load_package
 from app.config import Settings, TaskName
 from app.cpu_features import read_cpu_features
 from app.errors import InvalidRequestError, ModelLoadError
@@ -162,8 +163,73 @@ def load_served_model(
     precision: PrecisionChoice = "fp32",
     task: TaskName | None = None,
     compile: CompileChoice = "off",
+    compiled_package: Path | None = None,
 ) -> ServedModel:
-    """Load once; raise ModelLoadError with a message that says what to do."""
+    """Load once; raise ModelLoadError with a message that says what to do.
+
+    The encoder runs from `compiled_package` (made by `python -m app compile`) when given, or
+    from the one in the model folder's `compiled/<precision>/` when that matches this machine;
+    else as `compile` says."""
+    started = time.perf_counter()
+    loaded = load_runnable_model(source, device, precision, task)
+    runnable, resolved, torch_device = loaded.model, loaded.precision, loaded.device
+    found = compiled_package or _package_in(loaded.source, resolved)
+    compiled = False
+    if found is not None:
+        try:
+            load_package(runnable, resolved, found, loaded.untrained_encoder_weights)
+            compiled = True
+        except ModelLoadError as exc:
+            if compiled_package is not None:
+                raise
+            logger.warning("Not using the compiled package in the model folder: %s", exc.message)
+    if not compiled:
+        compiled = apply_compile(runnable, compile, resolved, torch_device, measure_compile_speedup)
+    served = ServedModel(
+        source=str(loaded.source),
+        tasks={
+            name: bind_task(name, runnable, loaded.tokenizer, str(loaded.source)) for name in loaded.tasks
+        },
+        precision=resolved,
+        device=str(torch_device),
+        compiled=compiled,
+        labels=label_names(runnable.config)
+        if loaded.tasks[0] in ("text-classification", "token-classification")
+        else None,
+        unavailable=loaded.unavailable,
+    )
+    logger.info(
+        "Loaded %s for %s (%s on %s, %s) in %.1f s",
+        loaded.source,
+        ", ".join(served.tasks),
+        resolved,
+        torch_device,
+        "compiled" if compiled else "eager",
+        time.perf_counter() - started,
+    )
+    return served
+
+
+@dataclass(frozen=True)
+class RunnableModel:
+    """A checkpoint loaded, its trained heads checked, in the precision it will run in."""
+
+    source: ModelSource
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    tasks: tuple[TaskName, ...]
+    unavailable: dict[TaskName, str]
+    precision: Precision
+    device: torch.device
+    untrained_encoder_weights: frozenset[str]  # initialised at load, not read from the checkpoint
+
+
+def load_runnable_model(
+    source: ModelSource | str,
+    device: DeviceChoice = "auto",
+    precision: PrecisionChoice = "fp32",
+    task: TaskName | None = None,
+) -> RunnableModel:
     if isinstance(source, str):
         source = ModelSource.single(source)
     for location in dict.fromkeys((source.model, source.tokenizer)):
@@ -174,7 +240,6 @@ def load_served_model(
             f"Model folder '{source}' has no config.json. Point --model (or MODEL_ID) at a folder "
             "holding config.json, the weights and the tokenizer files."
         )
-    started = time.perf_counter()
     try:
         config = AutoConfig.from_pretrained(source.model)
         tasks = tasks_for(config, task)
@@ -185,33 +250,29 @@ def load_served_model(
             )
     except (OSError, ValueError, KeyError) as exc:
         raise _load_failure(source, exc) from exc
-    tasks, unavailable = _tasks_with_trained_heads(source, tasks, model, sorted(info.get("missing_keys", [])))
+    missing = sorted(info.get("missing_keys", []))
+    tasks, unavailable = _tasks_with_trained_heads(source, tasks, model, missing)
+    prefix = f"{model.base_model_prefix}."
+    untrained = frozenset(key.removeprefix(prefix) for key in missing if key.startswith(prefix))
     torch_device = select_device(device)
     cpu = read_cpu_features()
     resolved = resolve_precision(precision, torch_device, cpu, lambda: measure_bf16_speedup(model.eval()))
     if precision == "auto":
         logger.info("PRECISION=auto chose %s on %s (%s)", resolved, torch_device, cpu.describe())
     runnable: PreTrainedModel = apply_precision(model.eval(), resolved, torch_device, cpu)  # type: ignore[assignment]
-    compiled = apply_compile(runnable, compile, resolved, torch_device, measure_compile_speedup)
-    served = ServedModel(
-        source=str(source),
-        tasks={name: bind_task(name, runnable, tokenizer, str(source)) for name in tasks},
-        precision=resolved,
-        device=str(torch_device),
-        compiled=compiled,
-        labels=label_names(config) if tasks[0] in ("text-classification", "token-classification") else None,
-        unavailable=unavailable,
-    )
-    logger.info(
-        "Loaded %s for %s (%s on %s, %s) in %.1f s",
-        source,
-        ", ".join(served.tasks),
-        resolved,
-        torch_device,
-        "compiled" if compiled else "eager",
-        time.perf_counter() - started,
-    )
-    return served
+    return RunnableModel(source, runnable, tokenizer, tasks, unavailable, resolved, torch_device, untrained)
+
+
+def default_package_folder(source: ModelSource, precision: Precision) -> Path | None:
+    """Where `python -m app compile` puts a local model's package by default, and `serve` looks."""
+    if not _looks_like_path(source.model):
+        return None
+    return Path(source.model).expanduser() / "compiled" / precision
+
+
+def _package_in(source: ModelSource, precision: Precision) -> Path | None:
+    folder = default_package_folder(source, precision)
+    return folder if folder is not None and (folder / KEY_FILE).is_file() else None
 
 
 def _tasks_with_trained_heads(
@@ -266,6 +327,7 @@ def load_configured_model(settings: Settings, source: ModelSource | None = None)
         settings.precision,
         settings.task,
         settings.compile,
+        settings.compiled_package,
     )
 
 

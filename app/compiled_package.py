@@ -1,0 +1,180 @@
+"""Compiled encoders made ahead of time, so a restart, a second replica or an image that carries
+one starts in seconds instead of compiling again.
+
+`python -m app compile` exports the encoder with dynamic batch and sequence sizes
+(`torch.export`) and compiles it with AOTInductor into a package (`encoder.pt2`, frozen weights
+and kernels in one shared library) beside `key.json`: what the package is only valid for — this
+torch, these CPU instruction sets, this precision and these weights. `serve` loads a package whose
+key matches and refuses, saying which part differs, one that does not. Loading needs no C++
+compiler, so the serving image can run what the build stage compiled.
+"""
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel
+
+from app.compilation import encoder_of
+from app.cpu_features import CpuFeatures, read_cpu_features
+from app.errors import ModelLoadError
+from app.runtime import Precision, probe_batch
+
+logger = logging.getLogger(__name__)
+
+PACKAGE_FILE = "encoder.pt2"
+KEY_FILE = "key.json"
+# The instruction sets inductor's kernels may be compiled for: a package built where one is
+# present does not run where it is absent.
+ISA_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512dq",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+)
+# Export traces with sizes above 1 so that neither dimension is specialized.
+EXAMPLE_ROWS, EXAMPLE_TOKENS = 2, 16
+
+
+@dataclass(frozen=True)
+class PackageKey:
+    torch_version: str
+    isa: tuple[str, ...]
+    precision: str
+    weights: str  # a digest of the encoder's weights that the checkpoint holds
+
+    @classmethod
+    def of(
+        cls,
+        encoder: torch.nn.Module,
+        precision: Precision,
+        untrained: frozenset[str] = frozenset(),
+        cpu: CpuFeatures | None = None,
+    ) -> "PackageKey":
+        flags = (cpu or read_cpu_features()).flags
+        isa = tuple(flag for flag in ISA_FLAGS if flag in flags)
+        return cls(torch.__version__, isa, precision, weights_digest(encoder, untrained))
+
+    def differences(self, other: "PackageKey") -> list[str]:
+        mine, theirs = asdict(self), asdict(other)
+        return [
+            f"{name}: package {_shown(theirs[name])}, here {_shown(mine[name])}"
+            for name in mine
+            if mine[name] != theirs[name]
+        ]
+
+
+def _shown(value: Any) -> str:
+    return ",".join(value) or "none" if isinstance(value, (list, tuple)) else str(value)
+
+
+def weights_digest(encoder: torch.nn.Module, untrained: frozenset[str] = frozenset()) -> str:
+    """Over the weights loaded from the checkpoint; `untrained` ones (a fill-mask checkpoint's
+    pooler, which transformers initialises at random on every load) would change it each time."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in sorted(encoder.state_dict().items()):
+        if name in untrained:
+            continue
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().cpu().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _example_inputs(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    inputs = probe_batch(model, EXAMPLE_ROWS, EXAMPLE_TOKENS)
+    return inputs | {"token_type_ids": torch.zeros_like(inputs["input_ids"])}
+
+
+def write_package(
+    model: PreTrainedModel, precision: Precision, output: Path, untrained: frozenset[str] = frozenset()
+) -> Path:
+    """Export and compile the model's encoder into `output` (created); returns the package path.
+    `untrained`: the encoder's weights the checkpoint does not hold."""
+    import torch._inductor
+
+    _, encoder = encoder_of(model)
+    key = PackageKey.of(encoder, precision, untrained)
+    output.mkdir(parents=True, exist_ok=True)
+    # Every row holds [CLS] and [SEP], so at least 2 tokens; at most the position embeddings.
+    batch = torch.export.Dim("batch", min=1)
+    tokens = torch.export.Dim("tokens", min=2, max=int(model.config.max_position_embeddings))
+    shapes = {name: {0: batch, 1: tokens} for name in ("input_ids", "attention_mask", "token_type_ids")}
+    started = time.perf_counter()
+    with torch.inference_mode():
+        exported = torch.export.export(
+            encoder, (), _example_inputs(model), dynamic_shapes=shapes, strict=False
+        )
+    package = output / PACKAGE_FILE
+    torch._inductor.aoti_compile_and_package(
+        exported, package_path=str(package), inductor_configs={"freezing": True}
+    )
+    (output / KEY_FILE).write_text(json.dumps(asdict(key), indent=2) + "\n")
+    logger.info(
+        "Compiled %s into %s in %.0f s", type(encoder).__name__, package, time.perf_counter() - started
+    )
+    return package
+
+
+class PackagedEncoder(torch.nn.Module):
+    """Stands where the model's encoder was: the same call, answered by the compiled package."""
+
+    def __init__(self, runner: Any, config: Any) -> None:
+        super().__init__()
+        self.runner = runner
+        self.config = config
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        **unused: Any,  # the heads' forward passes return_dict, output_attentions, ... as None or defaults
+    ) -> Any:
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        return self.runner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+
+
+def load_package(
+    model: torch.nn.Module, precision: Precision, folder: Path, untrained: frozenset[str] = frozenset()
+) -> None:
+    """Put the package in `folder` where the model's encoder is, once its key matches."""
+    import torch._inductor
+
+    key_file, package = folder / KEY_FILE, folder / PACKAGE_FILE
+    if not key_file.is_file() or not package.is_file():
+        raise ModelLoadError(
+            f"'{folder}' holds no compiled package ({KEY_FILE} and {PACKAGE_FILE}); make one with "
+            f"python -m app compile --model <model> --precision {precision} --output {folder}"
+        )
+    prefix, encoder = encoder_of(model)
+    try:
+        raw = json.loads(key_file.read_text())
+        packaged = PackageKey(raw["torch_version"], tuple(raw["isa"]), raw["precision"], raw["weights"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelLoadError(f"'{key_file}' is not a compiled package's key: {exc}.") from exc
+    differences = PackageKey.of(encoder, precision, untrained).differences(packaged)
+    if differences:
+        raise ModelLoadError(
+            f"The compiled package in '{folder}' was made for another setting ({'; '.join(differences)}). "
+            "Compile it again here with python -m app compile, or serve without it."
+        )
+    started = time.perf_counter()
+    runner = torch._inductor.aoti_load_package(str(package))
+    setattr(model, prefix, PackagedEncoder(runner, encoder.config))
+    logger.info("Loaded the compiled encoder from %s in %.1f s", package, time.perf_counter() - started)
