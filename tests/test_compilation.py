@@ -4,6 +4,7 @@ BERT, so only a few tests here compile."""
 
 import json
 import shutil
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,6 +82,12 @@ def test_compiled_question_answering_equals_eager(tiny_task_dir: Callable[[str],
             assert [span.score for span in answer] == pytest.approx([span.score for span in exact], abs=1e-4)
 
 
+def _package_sources(package: Path) -> str:
+    """The C++ AOTInductor generated, to see which kernels the Linear layers run on."""
+    with zipfile.ZipFile(package) as archive:
+        return "".join(archive.read(name).decode() for name in archive.namelist() if name.endswith(".cpp"))
+
+
 def _tiny_model(tiny_bert_dir: Path) -> torch.nn.Module:
     from transformers import AutoModelForMaskedLM
 
@@ -130,6 +137,10 @@ def test_a_package_compiled_ahead_of_time_serves_equal_answers_and_a_stale_one_i
     assert main(["compile", "--model", str(model_dir), "--precision", "fp32"]) == 0
     package = model_dir / "compiled" / "fp32"
     assert (package / "encoder.pt2").is_file() and (package / "key.json").is_file()
+    kernels = _package_sources(package / "encoder.pt2")
+    assert "linear_pointwise" in kernels and "aoti_torch_cpu_addmm_out" not in kernels, (
+        "frozen weights on oneDNN's Linear"
+    )
 
     graphs = COMPILED_GRAPHS.count
     packaged = load_served_model(str(model_dir), device="cpu")  # found in the model folder
