@@ -116,6 +116,7 @@ def test_health_routes(client: TestClient) -> None:
         "tasks": ["fill-mask"],
         "precision": "fp32",
         "device": "cpu",
+        "compiled": False,
     }
 
 
