@@ -3,6 +3,7 @@
 BERT, so only a few tests here compile."""
 
 import json
+import logging
 import shutil
 import zipfile
 from collections.abc import Callable
@@ -130,7 +131,7 @@ def test_auto_keeps_the_compiled_encoder_only_where_the_probe_is_faster(
 
 @needs_cpp_compiler
 def test_a_package_compiled_ahead_of_time_serves_equal_answers_and_a_stale_one_is_refused(
-    tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_bert_dir, model_dir)
@@ -143,8 +144,9 @@ def test_a_package_compiled_ahead_of_time_serves_equal_answers_and_a_stale_one_i
     )
 
     graphs = COMPILED_GRAPHS.count
-    packaged = load_served_model(str(model_dir), device="cpu")  # found in the model folder
+    packaged = load_served_model(str(model_dir), device="cpu", compile="auto")  # found in the model folder
     assert packaged.compiled
+    assert not load_served_model(str(model_dir), device="cpu", compile="off").compiled
     eager = load_served_model(str(tiny_bert_dir), device="cpu")
     texts = [_normalized(text) for text in INPUTS]
     for batch_size in (1, 5, 32):
@@ -162,5 +164,9 @@ def test_a_package_compiled_ahead_of_time_serves_equal_answers_and_a_stale_one_i
         load_served_model(str(model_dir), device="cpu", compiled_package=package)
     assert "made for another setting (torch_version: package 1.0.0, here " in refused.value.message
     assert "isa: package avx2, here " in refused.value.message
-    # Found in the model folder rather than asked for: a warning, and the model serves eager.
-    assert not load_served_model(str(model_dir), device="cpu").compiled
+    # Found in the model folder rather than asked for: a warning, then COMPILE=auto as without one
+    # (here, with no compiler to find, eager).
+    monkeypatch.setattr(compilation, "cpp_compiler", lambda: None)
+    with caplog.at_level(logging.WARNING):
+        assert not load_served_model(str(model_dir), device="cpu", compile="auto").compiled
+    assert any("Not using the compiled package" in record.getMessage() for record in caplog.records)

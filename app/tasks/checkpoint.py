@@ -168,12 +168,12 @@ def load_served_model(
     """Load once; raise ModelLoadError with a message that says what to do.
 
     The encoder runs from `compiled_package` (made by `python -m app compile`) when given, or
-    from the one in the model folder's `compiled/<precision>/` when that matches this machine;
-    else as `compile` says."""
+    (unless `compile` is off) from the one in the model folder's `compiled/<precision>/` when that
+    matches this machine; else as `compile` says."""
     started = time.perf_counter()
     loaded = load_runnable_model(source, device, precision, task)
     runnable, resolved, torch_device = loaded.model, loaded.precision, loaded.device
-    found = compiled_package or _package_in(loaded.source, resolved)
+    found = compiled_package or (_package_in(loaded.source, resolved) if compile != "off" else None)
     compiled = False
     if found is not None:
         try:
