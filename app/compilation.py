@@ -1,13 +1,17 @@
-"""Compiled models: the encoder through torch.compile's inductor, with frozen weights.
+"""Whether and how the served encoder runs compiled (`COMPILE=auto|on|off`).
 
-Freezing turns the weights into constants the compiler packs for oneDNN, and dynamic shapes make
-one graph serve every batch and sequence size, so steady traffic never recompiles. With a symbolic
-batch size inductor runs fp32 Linear layers on oneDNN rather than MKL's sgemm, which on AMD EPYC
-is the difference between ~155 and ~360 GFLOP/s on two cores (measured, see docs/performance.md).
-The task heads stay eager: they are a few small matmuls on the rows that need them.
+Compiling is AOTInductor's (`app.compiled_package`): the encoder exported once with a dynamic batch
+size and length, its weights frozen into constants inductor packs for oneDNN, into one package.
+Packages land in a cache keyed by torch, the CPU's instruction sets, the precision and the weights,
+so a restart (or a second replica sharing the cache) loads in seconds what the first start compiled.
+One exported graph serves every shape: traffic never recompiles.
 
-`COMPILE=auto` compiles where this machine can (a C++ compiler for inductor's kernels, a CPU,
-fp32 or bf16) and keeps the compiled encoder only if a probe batch runs faster with it.
+Why it pays on AMD EPYC: eager fp32 Linear layers run on MKL's sgemm (~155 GFLOP/s on two cores
+for a BERT-sized Linear), the frozen graph on oneDNN's (~358 GFLOP/s); see docs/performance.md.
+The task heads stay eager: a few small matmuls on the rows that need them.
+
+`auto` compiles where this machine can (a C++ compiler for inductor's kernels, a CPU, fp32 or bf16)
+and keeps the compiled encoder only if a probe batch runs faster with it.
 """
 
 import logging
@@ -16,10 +20,13 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from pathlib import Path
+from typing import Literal
 
 import torch
+from transformers import PreTrainedModel
 
+from app.compiled_package import KEY_FILE, PackageKey, encoder_of, load_package, write_package
 from app.errors import ModelLoadError
 from app.runtime import Precision, best_time, probe_batch
 
@@ -29,10 +36,11 @@ CompileChoice = Literal["auto", "on", "off"]
 # The compiled encoder must beat eager by this much on the probe batch for `auto` to keep it.
 COMPILE_MARGIN = 1.1
 COMPILABLE: tuple[Precision, ...] = ("fp32", "bf16")
+Speedup = Callable[[PreTrainedModel, torch.nn.Module], float]
 
 
-class GraphCounter:
-    """Graphs inductor compiled in this process: the warm-up's, then one per recompilation."""
+class CompilationCounter:
+    """Encoders this process compiled (not those it loaded from a package or the cache)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -47,44 +55,19 @@ class GraphCounter:
         return self._count
 
 
-COMPILED_GRAPHS = GraphCounter()
+COMPILATIONS = CompilationCounter()
+
+
+def default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/bert-fill-mask/compiled, else ~/.cache/bert-fill-mask/compiled."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "bert-fill-mask" / "compiled"
 
 
 def cpp_compiler() -> str | None:
     """The C++ compiler inductor builds CPU kernels with ($CXX, else c++, g++ or clang++)."""
     candidates = [os.environ["CXX"]] if os.environ.get("CXX") else ["c++", "g++", "clang++"]
     return next((path for name in candidates if (path := shutil.which(name))), None)
-
-
-def _counting_inductor(graph: torch.fx.GraphModule, example_inputs: list[Any]) -> Any:
-    from torch._inductor.compile_fx import compile_fx
-
-    COMPILED_GRAPHS.add()
-    return compile_fx(graph, example_inputs)
-
-
-def encoder_of(model: torch.nn.Module) -> tuple[str, torch.nn.Module]:
-    """The attribute holding the model's encoder (`bert`, ...) and the encoder itself."""
-    prefix = str(getattr(model, "base_model_prefix", ""))
-    encoder = getattr(model, prefix, None)
-    if not prefix or not isinstance(encoder, torch.nn.Module):
-        raise ModelLoadError(f"{type(model).__name__} has no separable encoder to compile.")
-    return prefix, encoder
-
-
-def compile_encoder(model: torch.nn.Module) -> None:
-    """Swap the model's encoder for its compiled form, in place; the compile itself happens on the
-    first call of each kind of input (the warm-up's)."""
-    import torch._inductor.config as inductor_config
-
-    inductor_config.freezing = True  # read when each graph compiles, so it stays set
-    prefix, encoder = encoder_of(model)
-    setattr(model, prefix, torch.compile(encoder, backend=_counting_inductor, dynamic=True))
-
-
-def uncompile_encoder(model: torch.nn.Module) -> None:
-    prefix, encoder = encoder_of(model)
-    setattr(model, prefix, getattr(encoder, "_orig_mod", encoder))
 
 
 def check_compilable(precision: Precision, device: torch.device) -> str | None:
@@ -98,12 +81,35 @@ def check_compilable(precision: Precision, device: torch.device) -> str | None:
     return None
 
 
+def compile_cached(
+    model: PreTrainedModel, precision: Precision, cache_dir: Path, untrained: frozenset[str]
+) -> Path:
+    """The cache's package for this model here, compiled into it first when absent."""
+    _, encoder = encoder_of(model)
+    folder = cache_dir / PackageKey.of(encoder, precision, untrained).digest()
+    if (folder / KEY_FILE).is_file():
+        logger.info("Compiled encoder found in the cache: %s", folder)
+        return folder
+    staging = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    write_package(model, precision, staging, untrained)
+    COMPILATIONS.add()
+    try:
+        staging.replace(folder)  # whole or absent: a start that dies mid-compile leaves no package
+    except OSError:
+        if not (folder / KEY_FILE).is_file():
+            raise
+        shutil.rmtree(staging)  # another process sharing the cache finished first
+    return folder
+
+
 def apply_compile(
-    model: torch.nn.Module,
+    model: PreTrainedModel,
     choice: CompileChoice,
     precision: Precision,
     device: torch.device,
-    speedup: Callable[[torch.nn.Module], float] | None = None,
+    cache_dir: Path | None = None,
+    untrained: frozenset[str] = frozenset(),
+    speedup: Speedup | None = None,
 ) -> bool:
     """Whether the served model runs compiled. `on` refuses what cannot be compiled; `auto`
     compiles where it can and keeps it where `speedup` (eager time over compiled) is COMPILE_MARGIN."""
@@ -116,10 +122,12 @@ def apply_compile(
         logger.info("COMPILE=auto: serving eager, %s", reason)
         return False
     started = time.perf_counter()
-    compile_encoder(model)
+    prefix, eager = encoder_of(model)
+    package = compile_cached(model, precision, cache_dir or default_cache_dir(), untrained)
+    load_package(model, precision, package, untrained)
     if choice == "on" or speedup is None:
         return True
-    ratio = speedup(model)
+    ratio = speedup(model, eager)
     keep = ratio >= COMPILE_MARGIN
     logger.info(
         "COMPILE=auto: the compiled encoder ran %.2fx the speed of eager on a probe batch (%.0f s); %s",
@@ -128,15 +136,15 @@ def apply_compile(
         "serving it" if keep else "serving eager",
     )
     if not keep:
-        uncompile_encoder(model)
+        setattr(model, prefix, eager)
     return keep
 
 
 @torch.inference_mode()
-def measure_compile_speedup(model: torch.nn.Module, rows: int = 8, tokens: int = 32) -> float:
-    """Eager time over compiled time of the encoder on one random batch, the best of three each.
-    The first compiled call compiles the graph that warm-up and traffic then reuse."""
+def measure_compile_speedup(
+    model: PreTrainedModel, eager: torch.nn.Module, rows: int = 8, tokens: int = 32
+) -> float:
+    """Eager time over compiled time of the encoder on one random batch, the best of three each."""
     _, compiled = encoder_of(model)
-    eager = getattr(compiled, "_orig_mod", compiled)
     inputs = probe_batch(model, rows, tokens)
     return best_time(eager, inputs) / best_time(compiled, inputs)

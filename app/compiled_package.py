@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel
 
-from app.compilation import encoder_of
 from app.cpu_features import CpuFeatures, read_cpu_features
 from app.errors import ModelLoadError
 from app.runtime import Precision, probe_batch
@@ -49,6 +48,15 @@ ISA_FLAGS = (
 EXAMPLE_ROWS, EXAMPLE_TOKENS = 2, 16
 
 
+def encoder_of(model: torch.nn.Module) -> tuple[str, torch.nn.Module]:
+    """The attribute holding the model's encoder (`bert`, ...) and the encoder itself."""
+    prefix = str(getattr(model, "base_model_prefix", ""))
+    encoder = getattr(model, prefix, None)
+    if not prefix or not isinstance(encoder, torch.nn.Module):
+        raise ModelLoadError(f"{type(model).__name__} has no separable encoder to compile.")
+    return prefix, encoder
+
+
 @dataclass(frozen=True)
 class PackageKey:
     torch_version: str
@@ -67,6 +75,10 @@ class PackageKey:
         flags = (cpu or read_cpu_features()).flags
         isa = tuple(flag for flag in ISA_FLAGS if flag in flags)
         return cls(torch.__version__, isa, precision, weights_digest(encoder, untrained))
+
+    def digest(self) -> str:
+        """A folder name for this key in the compile cache."""
+        return hashlib.blake2b(json.dumps(asdict(self)).encode(), digest_size=8).hexdigest()
 
     def differences(self, other: "PackageKey") -> list[str]:
         mine, theirs = asdict(self), asdict(other)

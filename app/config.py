@@ -60,9 +60,16 @@ class Settings(BaseSettings):
     )
     compile: Literal["auto", "on", "off"] = Field(
         default="auto",
-        description="Run the encoder compiled (torch.compile, inductor, frozen weights). auto: where "
-        "this machine can (CPU, fp32 or bf16, a C++ compiler) and a probe batch runs faster compiled; "
-        "on: always, or fail to start; off: eager. Compiling costs seconds to a minute at start.",
+        description="Run the encoder compiled (AOTInductor, frozen weights, one graph for every shape), "
+        "cached in COMPILE_CACHE_DIR. auto: where this machine can (CPU, fp32 or bf16, a C++ compiler) "
+        "and a probe batch runs faster compiled; on: always, or fail to start; off: eager. The first "
+        "start compiles (about a minute for bert-base on two cores); later ones load the cache.",
+    )
+    compile_cache_dir: Path | None = Field(
+        default=None,
+        description="Where compiling at start keeps its packages, one per torch, CPU, precision and "
+        "weights, for later starts to load. Unset: $XDG_CACHE_HOME/bert-fill-mask/compiled, else "
+        "~/.cache/bert-fill-mask/compiled.",
     )
     compiled_package: Path | None = Field(
         default=None,

@@ -1,6 +1,6 @@
-"""Compiled models: answers equal eager's and the pipeline's, steady traffic never recompiles, and
-`COMPILE` refuses or falls back where compiling cannot run. Compiling costs seconds even on a tiny
-BERT, so only a few tests here compile."""
+"""Compiled models: answers equal eager's and the pipeline's, a restart loads the cache instead of
+compiling again, and `COMPILE` refuses or falls back where compiling cannot run. Compiling costs
+seconds even on a tiny BERT, so only a few tests here compile."""
 
 import json
 import logging
@@ -15,7 +15,8 @@ from transformers import pipeline
 
 from app import compilation
 from app.cli import main
-from app.compilation import COMPILED_GRAPHS, apply_compile, encoder_of
+from app.compilation import COMPILATIONS, apply_compile
+from app.compiled_package import encoder_of
 from app.engine.offline import predict_all
 from app.errors import ModelLoadError
 from app.tasks.checkpoint import load_served_model
@@ -30,42 +31,43 @@ CPU = torch.device("cpu")
 
 
 @needs_cpp_compiler
-def test_compiled_fill_mask_equals_eager_and_the_pipeline_and_never_recompiles(tiny_bert_dir: Path) -> None:
-    compiled = load_served_model(str(tiny_bert_dir), device="cpu", compile="on")
+def test_compiled_fill_mask_equals_eager_and_the_pipeline_and_a_restart_loads_the_cache(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    before = COMPILATIONS.count
+    compiled = load_served_model(str(tiny_bert_dir), device="cpu", compile="on", compile_cache=tmp_path)
+    assert COMPILATIONS.count == before + 1
+    restarted = load_served_model(str(tiny_bert_dir), device="cpu", compile="on", compile_cache=tmp_path)
+    assert restarted.compiled and COMPILATIONS.count == before + 1, "the restart compiled again"
     eager = load_served_model(str(tiny_bert_dir), device="cpu")
     assert compiled.compiled and not eager.compiled
     assert compiled.describe()["compiled"] is True
     texts = [_normalized(text) for text in INPUTS]
     options = FillMaskOptions(top_k=3)
-    task, reference = compiled.tasks["fill-mask"], eager.tasks["fill-mask"]
-    # Warm-up's shapes: one row, then many.
-    predict_all(task, texts[:1], options, 4096, 32)
-    predict_all(task, texts, options, 4096, 32)
-    graphs = COMPILED_GRAPHS.count
-    assert graphs >= 1
-    # Other batch sizes and lengths: the dynamic graphs serve them all.
-    for batch_size in (2, 3, 7):
+    task, reference = restarted.tasks["fill-mask"], eager.tasks["fill-mask"]
+    for batch_size in (1, 2, 3, 7, 32):
         answers = predict_all(task, texts, options, 4096, batch_size)
         expected = predict_all(reference, texts, options, 4096, batch_size)
         for answer, exact in zip(answers, expected, strict=True):
             assert [[c.token for c in mask] for mask in answer] == [[c.token for c in mask] for mask in exact]
             for mask, exact_mask in zip(answer, exact, strict=True):
                 assert [c.score for c in mask] == pytest.approx([c.score for c in exact_mask], abs=1e-4)
-    assert COMPILED_GRAPHS.count == graphs, "steady traffic recompiled"
     fill_mask = pipeline("fill-mask", model=str(tiny_bert_dir), device=-1, top_k=1)
     single_mask = [text for text in texts if text.count("[MASK]") == 1]
     assert single_mask
     ours = predict_all(task, single_mask, FillMaskOptions(top_k=1), 4096, 32)
-    assert [masks[0][0].token_str for masks in ours] == [
-        fill_mask(text)[0]["token_str"] for text in single_mask
-    ]
+    expected_tokens = [fill_mask(text)[0]["token_str"] for text in single_mask]
+    assert [masks[0][0].token_str for masks in ours] == expected_tokens
+    assert COMPILATIONS.count == before + 1, "no shape compiles anything at run time"
 
 
 @needs_cpp_compiler
-def test_compiled_question_answering_equals_eager(tiny_task_dir: Callable[[str], Path]) -> None:
+def test_compiled_question_answering_equals_eager(
+    tiny_task_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
     """A pair task: segment ids go through the compiled encoder too."""
     checkpoint = str(tiny_task_dir("question-answering"))
-    compiled = load_served_model(checkpoint, device="cpu", compile="on")
+    compiled = load_served_model(checkpoint, device="cpu", compile="on", compile_cache=tmp_path)
     eager = load_served_model(checkpoint, device="cpu")
     examples = [
         ("where is Paris ?", "Paris is in France ."),
@@ -112,21 +114,25 @@ def test_on_refuses_what_has_no_compiled_path_and_auto_falls_back(
     monkeypatch.setattr(compilation, "cpp_compiler", lambda: None)
     with pytest.raises(ModelLoadError, match=r"needs a C\+\+ compiler"):
         apply_compile(model, "on", "fp32", CPU)
+    _, encoder = encoder_of(model)
     assert apply_compile(model, "auto", "fp32", CPU) is False
-    assert not hasattr(encoder_of(model)[1], "_orig_mod")
+    assert encoder_of(model)[1] is encoder
 
 
 def test_auto_keeps_the_compiled_encoder_only_where_the_probe_is_faster(
-    tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The probe's verdict decides; no graph compiles here, since nothing calls the encoder."""
+    """The probe's verdict decides. Compiling and loading are stand-ins here: the probe is the subject."""
     monkeypatch.setattr(compilation, "cpp_compiler", lambda: "/usr/bin/c++")
+    monkeypatch.setattr(compilation, "compile_cached", lambda *_: tmp_path)
+    stand_in = torch.nn.Identity()
+    monkeypatch.setattr(compilation, "load_package", lambda model, *_: setattr(model, "bert", stand_in))
     model = _tiny_model(tiny_bert_dir)
     _, encoder = encoder_of(model)
-    assert apply_compile(model, "auto", "fp32", CPU, speedup=lambda _: 0.9) is False
+    assert apply_compile(model, "auto", "fp32", CPU, speedup=lambda *_: 0.9) is False
     assert encoder_of(model)[1] is encoder, "a slower compiled encoder is swapped back out"
-    assert apply_compile(model, "auto", "fp32", CPU, speedup=lambda _: 2.0) is True
-    assert getattr(encoder_of(model)[1], "_orig_mod", None) is encoder
+    assert apply_compile(model, "auto", "fp32", CPU, speedup=lambda *_: 2.0) is True
+    assert encoder_of(model)[1] is stand_in
 
 
 @needs_cpp_compiler
@@ -143,7 +149,7 @@ def test_a_package_compiled_ahead_of_time_serves_equal_answers_and_a_stale_one_i
         "frozen weights on oneDNN's Linear"
     )
 
-    graphs = COMPILED_GRAPHS.count
+    compilations = COMPILATIONS.count
     packaged = load_served_model(str(model_dir), device="cpu", compile="auto")  # found in the model folder
     assert packaged.compiled
     assert not load_served_model(str(model_dir), device="cpu", compile="off").compiled
@@ -156,7 +162,7 @@ def test_a_package_compiled_ahead_of_time_serves_equal_answers_and_a_stale_one_i
             assert [[c.token for c in mask] for mask in answer] == [[c.token for c in mask] for mask in exact]
             for mask, exact_mask in zip(answer, exact, strict=True):
                 assert [c.score for c in mask] == pytest.approx([c.score for c in exact_mask], abs=1e-4)
-    assert COMPILED_GRAPHS.count == graphs, "a loaded package compiles nothing at run time"
+    assert COMPILATIONS.count == compilations, "a loaded package compiles nothing"
 
     key = json.loads((package / "key.json").read_text())
     (package / "key.json").write_text(json.dumps(key | {"torch_version": "1.0.0", "isa": ["avx2"]}))

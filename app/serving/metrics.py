@@ -13,22 +13,23 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from app.compilation import COMPILED_GRAPHS
+from app.compilation import COMPILATIONS
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 BATCH_TOKEN_BUCKETS = (16, 64, 256, 512, 1024, 2048, 4096, 8192, 16384)
 
 
-class CompiledGraphsCollector(Collector):
-    """Graphs inductor compiled: warm-up's few, then one per recompilation, which steady traffic
-    should never cause (a rising rate means shapes the dynamic graphs do not cover)."""
+class CompilationsCollector(Collector):
+    """Encoders compiled by this process: 1 on a first start with COMPILE, 0 when the package came
+    from the cache or COMPILED_PACKAGE. The compiled graph serves every shape, so traffic never
+    adds one."""
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         yield CounterMetricFamily(
-            "bert_serving_compiled_graphs",
-            "Graphs torch.compile built for the served model, warm-up and recompilations.",
-            value=COMPILED_GRAPHS.count,
+            "bert_serving_model_compilations",
+            "Encoders this process compiled (not loaded from a package); never rises with traffic.",
+            value=COMPILATIONS.count,
         )
 
 
@@ -83,7 +84,7 @@ class ServiceMetrics:
         self.model_load_seconds = Gauge(
             "bert_serving_model_load_seconds", "Time to load and warm up the model.", registry=self.registry
         )
-        self.registry.register(CompiledGraphsCollector())
+        self.registry.register(CompilationsCollector())
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """By method too: `GET /` (Azure's liveness probe) and `POST /` (the HF API) share a path."""

@@ -164,6 +164,7 @@ def load_served_model(
     task: TaskName | None = None,
     compile: CompileChoice = "off",
     compiled_package: Path | None = None,
+    compile_cache: Path | None = None,
 ) -> ServedModel:
     """Load once; raise ModelLoadError with a message that says what to do.
 
@@ -184,7 +185,15 @@ def load_served_model(
                 raise
             logger.warning("Not using the compiled package in the model folder: %s", exc.message)
     if not compiled:
-        compiled = apply_compile(runnable, compile, resolved, torch_device, measure_compile_speedup)
+        compiled = apply_compile(
+            runnable,
+            compile,
+            resolved,
+            torch_device,
+            compile_cache,
+            loaded.untrained_encoder_weights,
+            measure_compile_speedup,
+        )
     served = ServedModel(
         source=str(loaded.source),
         tasks={
@@ -328,6 +337,7 @@ def load_configured_model(settings: Settings, source: ModelSource | None = None)
         settings.task,
         settings.compile,
         settings.compiled_package,
+        settings.compile_cache_dir,
     )
 
 
