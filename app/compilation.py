@@ -81,17 +81,19 @@ def check_compilable(precision: Precision, device: torch.device) -> str | None:
     return None
 
 
-def compile_cached(
-    model: PreTrainedModel, precision: Precision, cache_dir: Path, untrained: frozenset[str]
-) -> Path:
-    """The cache's package for this model here, compiled into it first when absent."""
-    _, encoder = encoder_of(model)
-    folder = cache_dir / PackageKey.of(encoder, precision, untrained).digest()
+def package_folder(model_folder: Path, precision: Precision) -> Path:
+    """Where `python -m app compile` puts a local model's package by default, and `serve` looks."""
+    return model_folder / "compiled" / precision
+
+
+def compile_cached(model: PreTrainedModel, key: PackageKey, cache_dir: Path) -> Path:
+    """The cache's package for this key, compiled into it first when absent."""
+    folder = cache_dir / key.digest()
     if (folder / KEY_FILE).is_file():
         logger.info("Compiled encoder found in the cache: %s", folder)
         return folder
     staging = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-    write_package(model, precision, staging, untrained)
+    write_package(model, key, staging)
     COMPILATIONS.add()
     try:
         staging.replace(folder)  # whole or absent: a start that dies mid-compile leaves no package
@@ -102,17 +104,56 @@ def compile_cached(
     return folder
 
 
+def prepare_encoder(
+    model: PreTrainedModel,
+    choice: CompileChoice,
+    precision: Precision,
+    device: torch.device,
+    untrained: frozenset[str] = frozenset(),
+    *,
+    package: Path | None = None,
+    model_folder: Path | None = None,
+    cache_dir: Path | None = None,
+    speedup: Speedup | None = None,
+) -> bool:
+    """Whether the served model runs compiled, and from where: `package` when given (its key must
+    match); else, unless `choice` is off, the local model folder's package when it matches (a
+    warning when it does not); else compiled as `choice` says."""
+    if package is None and choice != "off" and model_folder is not None:
+        found = package_folder(model_folder, precision)
+        package = found if (found / KEY_FILE).is_file() else None
+        explicit = False
+    else:
+        explicit = package is not None
+    key = None
+    if package is not None:
+        key = PackageKey.of(encoder_of(model)[1], precision, untrained)
+        try:
+            load_package(model, key, package)
+            return True
+        except ModelLoadError as exc:
+            if explicit:
+                raise
+            logger.warning("Not using the compiled package in the model folder: %s", exc.message)
+    return apply_compile(
+        model, choice, precision, device, untrained, key=key, cache_dir=cache_dir, speedup=speedup
+    )
+
+
 def apply_compile(
     model: PreTrainedModel,
     choice: CompileChoice,
     precision: Precision,
     device: torch.device,
-    cache_dir: Path | None = None,
     untrained: frozenset[str] = frozenset(),
+    *,
+    key: PackageKey | None = None,
+    cache_dir: Path | None = None,
     speedup: Speedup | None = None,
 ) -> bool:
-    """Whether the served model runs compiled. `on` refuses what cannot be compiled; `auto`
-    compiles where it can and keeps it where `speedup` (eager time over compiled) is COMPILE_MARGIN."""
+    """Whether the served model runs compiled (from the cache). `on` refuses what cannot be
+    compiled; `auto` compiles where it can and keeps it where `speedup` (eager time over compiled)
+    is COMPILE_MARGIN. `key`: the encoder's, where the caller has it already."""
     if choice == "off":
         return False
     reason = check_compilable(precision, device)
@@ -123,8 +164,8 @@ def apply_compile(
         return False
     started = time.perf_counter()
     prefix, eager = encoder_of(model)
-    package = compile_cached(model, precision, cache_dir or default_cache_dir(), untrained)
-    load_package(model, precision, package, untrained)
+    key = key or PackageKey.of(eager, precision, untrained)
+    load_package(model, key, compile_cached(model, key, cache_dir or default_cache_dir()))
     if choice == "on" or speedup is None:
         return True
     ratio = speedup(model, eager)

@@ -5,13 +5,13 @@ import logging
 import time
 from pathlib import Path
 
-from app.compilation import check_compilable
-from app.compiled_package import write_package
+from app.compilation import check_compilable, package_folder
+from app.compiled_package import PackageKey, encoder_of, write_package
 from app.config import Settings
 from app.errors import ModelLoadError
 from app.model_source import resolve_model_source
 from app.runtime import configure_threads
-from app.tasks.checkpoint import default_package_folder, load_runnable_model
+from app.tasks.loading import load_runnable_model, local_folder
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +25,12 @@ def compile_command(args: argparse.Namespace, settings: Settings) -> int:
         reason = check_compilable(loaded.precision, loaded.device)
         if reason is not None:
             raise ModelLoadError(f"Cannot compile {loaded.source}: {reason}.")
-        output: Path | None = args.output or default_package_folder(loaded.source, loaded.precision)
+        folder = local_folder(loaded.source)
+        output: Path | None = args.output or (folder and package_folder(folder, loaded.precision))
         if output is None:
             raise ModelLoadError(f"'{loaded.source}' is not a local folder: say where with --output DIR.")
-        package = write_package(loaded.model, loaded.precision, output, loaded.untrained_encoder_weights)
+        key = PackageKey.of(encoder_of(loaded.model)[1], loaded.precision, loaded.untrained_encoder_weights)
+        package = write_package(loaded.model, key, output)
     except ModelLoadError as exc:
         logger.error("%s", exc.message)
         return 1

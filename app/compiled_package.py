@@ -90,7 +90,9 @@ class PackageKey:
 
 
 def _shown(value: Any) -> str:
-    return ",".join(value) or "none" if isinstance(value, (list, tuple)) else str(value)
+    if isinstance(value, (list, tuple)):
+        return ",".join(value) or "none"
+    return str(value)
 
 
 def weights_digest(encoder: torch.nn.Module, untrained: frozenset[str] = frozenset()) -> str:
@@ -110,15 +112,12 @@ def _example_inputs(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return inputs | {"token_type_ids": torch.zeros_like(inputs["input_ids"])}
 
 
-def write_package(
-    model: PreTrainedModel, precision: Precision, output: Path, untrained: frozenset[str] = frozenset()
-) -> Path:
-    """Export and compile the model's encoder into `output` (created); returns the package path.
-    `untrained`: the encoder's weights the checkpoint does not hold."""
+def write_package(model: PreTrainedModel, key: PackageKey, output: Path) -> Path:
+    """Export and compile the model's encoder into `output` (created), under `key` (the encoder's,
+    here: `PackageKey.of`); returns the package path."""
     import torch._inductor
 
     _, encoder = encoder_of(model)
-    key = PackageKey.of(encoder, precision, untrained)
     output.mkdir(parents=True, exist_ok=True)
     # Every row holds [CLS] and [SEP], so at least 2 tokens; at most the position embeddings.
     batch = torch.export.Dim("batch", min=1)
@@ -163,17 +162,16 @@ class PackagedEncoder(torch.nn.Module):
         return self.runner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
 
 
-def load_package(
-    model: torch.nn.Module, precision: Precision, folder: Path, untrained: frozenset[str] = frozenset()
-) -> None:
-    """Put the package in `folder` where the model's encoder is, once its key matches."""
+def load_package(model: torch.nn.Module, key: PackageKey, folder: Path) -> None:
+    """Put the package in `folder` where the model's encoder is, once its key matches `key` (the
+    encoder's, here: `PackageKey.of`)."""
     import torch._inductor
 
     key_file, package = folder / KEY_FILE, folder / PACKAGE_FILE
     if not key_file.is_file() or not package.is_file():
         raise ModelLoadError(
             f"'{folder}' holds no compiled package ({KEY_FILE} and {PACKAGE_FILE}); make one with "
-            f"python -m app compile --model <model> --precision {precision} --output {folder}"
+            f"python -m app compile --model <model> --precision {key.precision} --output {folder}"
         )
     prefix, encoder = encoder_of(model)
     try:
@@ -181,7 +179,7 @@ def load_package(
         packaged = PackageKey(raw["torch_version"], tuple(raw["isa"]), raw["precision"], raw["weights"])
     except (ValueError, TypeError, KeyError) as exc:
         raise ModelLoadError(f"'{key_file}' is not a compiled package's key: {exc}.") from exc
-    differences = PackageKey.of(encoder, precision, untrained).differences(packaged)
+    differences = key.differences(packaged)
     if differences:
         raise ModelLoadError(
             f"The compiled package in '{folder}' was made for another setting ({'; '.join(differences)}). "

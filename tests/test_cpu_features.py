@@ -12,7 +12,7 @@ from app.config import Settings
 from app.cpu_features import CpuFeatures, read_cpu_features
 from app.runtime import measure_bf16_speedup, quantized_engine_for, resolve_precision
 from app.serving.app import create_app
-from app.tasks import checkpoint
+from app.tasks import checkpoint, loading
 from tests.conftest import needs_bf16, wait_until_ready
 
 SAPPHIRE_RAPIDS = CpuFeatures(
@@ -108,7 +108,7 @@ def restore_engine() -> Iterator[None]:
 def test_loading_int8_sets_the_engine_for_this_cpu(
     tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch, restore_engine: None, cpu: CpuFeatures, engine: str
 ) -> None:
-    monkeypatch.setattr(checkpoint, "read_cpu_features", lambda: cpu)
+    monkeypatch.setattr(loading, "read_cpu_features", lambda: cpu)
     served = checkpoint.load_served_model(str(tiny_bert_dir), device="cpu", precision="int8")
     assert torch.backends.quantized.engine == engine
     answer = served.tasks["fill-mask"].predict(["the [MASK] sat ."], top_k=2)  # type: ignore[attr-defined]
@@ -121,7 +121,7 @@ def test_loading_int8_sets_the_engine_for_this_cpu(
 def test_ready_reports_the_precision_auto_chose(
     tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch, cpu: CpuFeatures, expected: str
 ) -> None:
-    monkeypatch.setattr(checkpoint, "read_cpu_features", lambda: cpu)
+    monkeypatch.setattr(loading, "read_cpu_features", lambda: cpu)
     with TestClient(
         create_app(Settings(model_id=str(tiny_bert_dir), precision="auto", device="cpu"))
     ) as client:

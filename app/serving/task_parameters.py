@@ -12,7 +12,12 @@ from app.tasks.options import task_options
 
 
 class TaskParameters(BaseModel):
+    """Each task's parameters; subclasses give `top_k` their own description."""
+
+    model_config = ConfigDict(extra="forbid")
+
     top_k: int | None = None
+    _top_k = field_validator("top_k", mode="before")(check_top_k)
 
     @property
     def with_scores(self) -> bool:
@@ -24,36 +29,27 @@ class TaskParameters(BaseModel):
 
 
 class FillMaskParameters(TaskParameters):
-    model_config = ConfigDict(extra="forbid")
-
     top_k: int | None = Field(
         default=None,
         description="Answer, for each mask, the k best candidates with token_str, token and score "
         "instead of the top-1 string. 1 to MAX_TOP_K (default 100).",
     )
-    _top_k = field_validator("top_k", mode="before")(check_top_k)
 
 
 class ClassificationParameters(TaskParameters):
     """Text classification and next-sentence prediction."""
 
-    model_config = ConfigDict(extra="forbid")
-
     top_k: int | None = Field(
         default=None, description="Answer, per input, the k best labels with their scores, best first."
     )
-    _top_k = field_validator("top_k", mode="before")(check_top_k)
 
 
 class NerParameters(TaskParameters):
-    model_config = ConfigDict(extra="forbid")
-
     top_k: int | None = Field(
         default=None,
         description="Any value asks for scores: per input, per word, its tag with word, entity, "
         "score and character offsets start and end.",
     )
-    _top_k = field_validator("top_k", mode="before")(check_top_k)
 
 
 class QuestionAnsweringParameters(TaskParameters):
@@ -66,7 +62,6 @@ class QuestionAnsweringParameters(TaskParameters):
     doc_stride: int = Field(
         default=128, ge=1, le=256, description="Overlap, in tokens, of the windows over a long context."
     )
-    _top_k = field_validator("top_k", mode="before")(check_top_k)
 
     def to_options(self, task: TaskName) -> Any:
         return task_options(
