@@ -6,15 +6,20 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 
 from app.config import Settings, TaskName
 from app.engine.engine import InferenceEngine
 from app.engine.predict import predict
-from app.errors import ClientClosedRequestError, DeadlineExceededError, PayloadTooLargeError
-from app.serving.dependencies import get_engine, get_model, get_settings
+from app.errors import (
+    ClientClosedRequestError,
+    DeadlineExceededError,
+    ModelNotReadyError,
+    PayloadTooLargeError,
+)
+from app.serving.lifespan import ServingState
 from app.tasks.base import Task
 from app.tasks.checkpoint import ServedModel
 
@@ -52,13 +57,12 @@ class DataPlane:
         return await predict_for_client(request, self.engine, task, job.examples, job.options, timeout_ms)
 
 
-async def get_data_plane(
-    engine: Annotated[InferenceEngine, Depends(get_engine)],
-    model: Annotated[ServedModel, Depends(get_model)],
-    settings: Annotated[Settings, Depends(get_settings)],
-) -> DataPlane:
+async def get_data_plane(request: Request) -> DataPlane:
     """The route dependency: 503 while the model is not ready."""
-    return DataPlane(engine, model, settings)
+    serving: ServingState = request.app.state.serving
+    if serving.engine is None or serving.model is None or not serving.ready:
+        raise ModelNotReadyError(serving.not_ready_reason())
+    return DataPlane(serving.engine, serving.model, request.app.state.settings)
 
 
 async def predict_for_client(

@@ -2,9 +2,9 @@
 
 import json
 import logging
+import random
 import re
 import time
-import uuid
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,6 +15,15 @@ access_logger = logging.getLogger("app.access")
 
 # An incoming id is echoed only if it is short and plain, so it cannot forge log lines or headers.
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+# Request ids need to be unique, not secret: 128 bits from a generator seeded once from the OS.
+# uuid4() reads os.urandom per request, a system call that lets go of the GIL, and under load the
+# inference thread takes it for up to a switch interval (5 ms) before the event loop gets it back.
+_request_ids = random.Random()
+
+
+def new_request_id() -> str:
+    return f"{_request_ids.getrandbits(128):032x}"
 
 
 class RequestContextMiddleware:
@@ -27,7 +36,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        request_id = _safe(headers.get("x-request-id")) or uuid.uuid4().hex
+        request_id = _safe(headers.get("x-request-id")) or new_request_id()
         client_request_id = _safe(headers.get("x-ms-client-request-id"))
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()

@@ -79,22 +79,26 @@ class PaddedBatch:
 
 
 def pad_features(features: Sequence[Feature], pad_token_id: int, device: torch.device) -> PaddedBatch:
-    """Rows padded on the right to the longest; segment ids only when some feature has them."""
+    """Rows padded on the right to the longest; segment ids only when some feature has them.
+
+    The rows are padded as Python lists and become tensors in one call each: a tensor per row
+    costs more than the model's forward for small models."""
     longest = max(len(feature.input_ids) for feature in features)
-    input_ids = torch.full((len(features), longest), pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(features), longest), dtype=torch.long)
-    with_segments = any(feature.token_type_ids is not None for feature in features)
-    token_type_ids = torch.zeros((len(features), longest), dtype=torch.long) if with_segments else None
-    for row, feature in enumerate(features):
-        length = len(feature.input_ids)
-        input_ids[row, :length] = torch.tensor(feature.input_ids, dtype=torch.long)
-        attention_mask[row, :length] = 1
-        if token_type_ids is not None and feature.token_type_ids is not None:
-            token_type_ids[row, :length] = torch.tensor(feature.token_type_ids, dtype=torch.long)
+    padding = [longest - len(feature.input_ids) for feature in features]
+    rows = list(zip(features, padding, strict=True))
+    input_ids = [feature.input_ids + [pad_token_id] * pad for feature, pad in rows]
+    attention_mask = [[1] * (longest - pad) + [0] * pad for pad in padding]
+    token_type_ids = None
+    if any(feature.token_type_ids is not None for feature in features):
+        token_type_ids = [
+            (feature.token_type_ids if feature.token_type_ids is not None else [0] * (longest - pad))
+            + [0] * pad
+            for feature, pad in rows
+        ]
     return PaddedBatch(
-        input_ids.to(device),
-        attention_mask.to(device),
-        token_type_ids.to(device) if token_type_ids is not None else None,
+        torch.tensor(input_ids, dtype=torch.long, device=device),
+        torch.tensor(attention_mask, dtype=torch.long, device=device),
+        torch.tensor(token_type_ids, dtype=torch.long, device=device) if token_type_ids is not None else None,
     )
 
 
@@ -111,3 +115,17 @@ def label_names(config: Any) -> list[str]:
 def pad_token_id(tokenizer: Any) -> int:
     """The id padding uses; 0 (BERT's [PAD]) for a tokenizer that names none."""
     return int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else 0
+
+
+def input_ids_of(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+    """`tokenizer(texts)["input_ids"]`, holding on to the GIL where the tokenizer allows it.
+
+    A fast tokenizer's `__call__` runs the Rust `encode_batch`, which lets go of the GIL; on the
+    event loop under load, getting it back from the inference thread can take a whole switch
+    interval (5 ms) for a sentence that takes 40 µs to tokenize. The Rust `encode` of one text keeps
+    it. With truncation or padding set on the Rust tokenizer, `__call__` would differ: it is used.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or backend.truncation is not None or backend.padding is not None:
+        return [list(ids) for ids in tokenizer(list(texts))["input_ids"]]
+    return [backend.encode(text).ids for text in texts]

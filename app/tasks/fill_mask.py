@@ -13,7 +13,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from app.config import TaskName
 from app.errors import InvalidInputError, ModelLoadError
-from app.tasks.base import Encoded, Feature, pad_features, pad_token_id
+from app.tasks.base import Encoded, Feature, input_ids_of, pad_features, pad_token_id
 from app.tasks.fill_mask_pipeline import completed_sequences, resolve_targets
 from app.tasks.mask_spelling import normalize_masks
 from app.tasks.windowing import window_around_masks
@@ -98,7 +98,7 @@ class FillMaskTask:
         encodings: list[list[int] | InvalidInputError] = []
         if not texts:  # the tokenizer fails on an empty batch
             return encodings
-        for index, input_ids in enumerate(self.tokenizer(texts)["input_ids"]):
+        for index, input_ids in enumerate(input_ids_of(self.tokenizer, texts)):
             try:
                 encodings.append(self._fit(index, input_ids))
             except InvalidInputError as exc:
@@ -137,7 +137,7 @@ class FillMaskTask:
             else:
                 feature = MaskedFeature(ids, top_k=options.top_k, target_ids=target_ids)
                 windowed = options.with_sequences and len(ids) >= self.max_tokens
-                whole = self.tokenizer(text)["input_ids"] if windowed else None
+                whole = input_ids_of(self.tokenizer, [text])[0] if windowed else None
                 encoded.append(Encoded([feature], context=whole))
         return encoded
 
