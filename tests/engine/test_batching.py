@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from app.engine.batching import MAX_PADDING_FRACTION, padded_tokens, select_batch
+from app.engine.batching import MAX_PADDING_FRACTION, PADDING_WORTH_A_BATCH, padded_tokens, select_batch
 
 
 def test_empty_queue_selects_nothing() -> None:
@@ -29,6 +29,13 @@ def test_similar_lengths_are_grouped_and_far_ones_wait() -> None:
     assert select_batch([80, 79, 81], max_batch_tokens=10_000, max_batch_size=32) == [0, 1, 2]
 
 
+def test_short_inputs_of_varied_lengths_share_a_batch_worth_its_padding() -> None:
+    # 17 tokens of padding: over a tenth of the 90 the batch costs, under what a batch of its own costs.
+    assert select_batch([12, 16, 14, 18, 13], max_batch_tokens=10_000, max_batch_size=32) == [0, 1, 2, 3, 4]
+    # 60 tokens of padding on long inputs is more than either allowance: they wait.
+    assert select_batch([200, 260], max_batch_tokens=10_000, max_batch_size=32) == [0]
+
+
 def test_result_is_in_arrival_order() -> None:
     chosen = select_batch([50, 10, 49, 51, 48], max_batch_tokens=10_000, max_batch_size=3)
     assert chosen == sorted(chosen) and chosen[0] == 0 and len(chosen) == 3
@@ -46,7 +53,8 @@ def test_every_batch_respects_the_limits_and_the_queue_drains(seed: int) -> None
         assert 0 in chosen and len(chosen) <= max_size
         if len(chosen) > 1:
             assert padded_tokens(lengths) <= max_tokens
-            assert padded_tokens(lengths) - sum(lengths) <= MAX_PADDING_FRACTION * padded_tokens(lengths)
+            padding = padded_tokens(lengths) - sum(lengths)
+            assert padding <= max(MAX_PADDING_FRACTION * padded_tokens(lengths), PADDING_WORTH_A_BATCH)
         queue = [length for i, length in enumerate(queue) if i not in set(chosen)]
         batches += 1
     assert batches >= 1

@@ -1,0 +1,92 @@
+"""What the server costs per request when the model costs almost nothing: a tiny checkpoint (2
+layers, hidden 32, the real cased vocabulary) served by `python -m app serve`, loaded by wrk with
+one short sentence per `/score` request, then `GET /health/live` for the floor of routing and
+middleware alone. It prints requests/s and the server process's CPU per request (user + system,
+every thread: event loop, inference thread, torch's threads), read from /proc.
+
+    python -m bench.http_path [--seconds 10] [--concurrency 32] [--torch-threads 1]
+
+Needs wrk (`apt-get install wrk`) and ../shared beside the checkout.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from bench.load import request_body, run_wrk_load
+from bench.sentences import masked_sentences
+from bench.server_process import ROOT, free_port, start_our_server, wait_until_ready
+
+SHARED = ROOT.parent / "shared"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def wrk_get(url: str, concurrency: int, seconds: int) -> int:
+    """Requests wrk completed against a GET url."""
+    completed = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", url], capture_output=True, text=True, check=True
+    )
+    line = next(line for line in completed.stdout.splitlines() if "requests in" in line)
+    return int(line.split()[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--torch-threads", type=int, help="TORCH_THREADS for the server (default: all CPUs)")
+    args = parser.parse_args()
+    sentences = masked_sentences(500, min_words=6, max_words=16)
+    with tempfile.TemporaryDirectory() as workdir:
+        tiny = Path(workdir) / "tiny"
+        subprocess.run(
+            [sys.executable, str(SHARED / "tools" / "make_checkpoint.py"), str(tiny), "--size", "tiny"],
+            check=True,
+            capture_output=True,
+        )
+        port = free_port()
+        env = {"COMPILE": "off"} | ({"TORCH_THREADS": str(args.torch_threads)} if args.torch_threads else {})
+        server = start_our_server(tiny, port, **env)
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_ready(base_url, server, timeout_s=120)
+            httpx.post(f"{base_url}/score", json=request_body(sentences[0]), timeout=10).raise_for_status()
+            run_wrk_load(base_url, sentences, args.concurrency, 3)  # warm-up
+            before = process_cpu_seconds(server.pid)
+            score = run_wrk_load(base_url, sentences, args.concurrency, args.seconds)
+            score_cpu = process_cpu_seconds(server.pid) - before
+            before = process_cpu_seconds(server.pid)
+            live_requests = wrk_get(f"{base_url}/health/live", args.concurrency, args.seconds)
+            live_cpu = process_cpu_seconds(server.pid) - before
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    result = {
+        "concurrency": args.concurrency,
+        "torch_threads": args.torch_threads,
+        "score_requests_per_s": score.sentences_per_s,
+        "score_errors": score.errors,
+        "score_p50_ms": score.p50_ms,
+        "score_p99_ms": score.p99_ms,
+        "score_cpu_us_per_request": round(score_cpu / max(score.requests, 1) * 1e6),
+        "live_requests_per_s": round(live_requests / args.seconds),
+        "live_cpu_us_per_request": round(live_cpu / max(live_requests, 1) * 1e6),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
