@@ -140,6 +140,15 @@ def prepare_encoder(
     )
 
 
+def _no_separable_encoder(model: PreTrainedModel) -> str | None:
+    """Packages replace a head model's encoder; a bare encoder (feature extraction) has none."""
+    try:
+        encoder_of(model)
+    except ModelLoadError as exc:
+        return exc.message
+    return None
+
+
 def apply_compile(
     model: PreTrainedModel,
     choice: CompileChoice,
@@ -156,7 +165,7 @@ def apply_compile(
     is COMPILE_MARGIN. `key`: the encoder's, where the caller has it already."""
     if choice == "off":
         return False
-    reason = check_compilable(precision, device)
+    reason = check_compilable(precision, device) or _no_separable_encoder(model)
     if reason is not None:
         if choice == "on":
             raise ModelLoadError(f"COMPILE=on, but {reason}; use COMPILE=auto or off.")

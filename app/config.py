@@ -15,6 +15,7 @@ TaskName = Literal[
     "token-classification",
     "question-answering",
     "next-sentence-prediction",
+    "feature-extraction",
 ]
 TASK_NAMES: tuple[TaskName, ...] = (
     "fill-mask",
@@ -22,6 +23,7 @@ TASK_NAMES: tuple[TaskName, ...] = (
     "token-classification",
     "question-answering",
     "next-sentence-prediction",
+    "feature-extraction",
 )
 
 
@@ -39,7 +41,18 @@ class Settings(BaseSettings):
     task: TaskName | None = Field(
         default=None,
         description="The task to serve. Unset: the checkpoint's config.architectures[0] decides "
-        "(*ForMaskedLM: fill-mask, *ForSequenceClassification: text-classification, ...).",
+        "(*ForMaskedLM: fill-mask, *ForSequenceClassification: text-classification, ..., a bare "
+        "encoder (*Model, a sentence-transformers folder): feature-extraction).",
+    )
+    pooling: Literal["cls", "mean", "max", "lasttoken"] | None = Field(
+        default=None,
+        description="feature-extraction: how token vectors become one per text. Unset: what a "
+        "sentence-transformers folder's Pooling module says, else mean.",
+    )
+    auto_truncate: bool = Field(
+        default=False,
+        description="feature-extraction: truncate inputs longer than the model reads instead of refusing "
+        "them (a request may still ask with `truncate`).",
     )
     model_name: str | None = Field(
         default=None,

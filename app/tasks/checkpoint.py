@@ -15,6 +15,8 @@ from app.errors import InvalidRequestError
 from app.model_source import ModelSource, resolve_model_source
 from app.runtime import DeviceChoice, Precision, PrecisionChoice, configure_threads
 from app.tasks.base import Task, label_names
+from app.tasks.embedding_config import PoolingMode
+from app.tasks.feature_extraction import FeatureExtractionTask
 from app.tasks.fill_mask import FillMaskTask
 from app.tasks.loading import load_runnable_model, local_folder
 from app.tasks.registry import TASKS
@@ -69,6 +71,7 @@ def load_served_model(
     compile: CompileChoice = "off",
     compiled_package: Path | None = None,
     compile_cache: Path | None = None,
+    pooling: PoolingMode | None = None,
 ) -> ServedModel:
     """Load once; raise ModelLoadError with a message that says what to do.
 
@@ -92,7 +95,8 @@ def load_served_model(
     served = ServedModel(
         source=str(loaded.source),
         tasks={
-            name: bind_task(name, runnable, loaded.tokenizer, str(loaded.source)) for name in loaded.tasks
+            name: bind_task(name, runnable, loaded.tokenizer, str(loaded.source), pooling)
+            for name in loaded.tasks
         },
         precision=resolved,
         device=str(torch_device),
@@ -115,9 +119,16 @@ def load_served_model(
 
 
 def bind_task(
-    name: TaskName, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, source: str
+    name: TaskName,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    source: str,
+    pooling: PoolingMode | None = None,
 ) -> Task[Any]:
-    return TASKS[name].bind(model, tokenizer, source)
+    task = TASKS[name].bind(model, tokenizer, source)
+    if pooling is not None and isinstance(task, FeatureExtractionTask):
+        return task.pooled_by(pooling)
+    return task
 
 
 def load_configured_model(settings: Settings, source: ModelSource | None = None) -> ServedModel:
@@ -131,6 +142,7 @@ def load_configured_model(settings: Settings, source: ModelSource | None = None)
         settings.compile,
         settings.compiled_package,
         settings.compile_cache_dir,
+        settings.pooling,
     )
 
 

@@ -49,6 +49,7 @@ TASKS_BY_ARCHITECTURE: dict[str, tuple[TaskName, ...]] = {
     "ForQuestionAnswering": ("question-answering",),
     "ForNextSentencePrediction": ("next-sentence-prediction",),
     "ForPreTraining": ("fill-mask", "next-sentence-prediction"),
+    "Model": ("feature-extraction",),  # a bare encoder (BertModel): sentence-transformers' folders
 }
 FINE_TUNED_TASKS: tuple[TaskName, ...] = tuple(name for name, spec in TASKS.items() if spec.fine_tuned)
 

@@ -3,9 +3,11 @@ checkpoint, its options type and its warm-up examples. A new task is one entry h
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from transformers import (
+    AutoModel,
     AutoModelForNextSentencePrediction,
     AutoModelForPreTraining,
     AutoModelForQuestionAnswering,
@@ -17,6 +19,8 @@ from transformers import (
 
 from app.config import TaskName
 from app.tasks.base import Task
+from app.tasks.embedding_config import read_embedding_config
+from app.tasks.feature_extraction import EmbeddingOptions, FeatureExtractionTask
 from app.tasks.fill_mask import FillMaskOptions, FillMaskTask
 from app.tasks.next_sentence import NextSentenceOptions, NextSentenceTask
 from app.tasks.question_answering import QuestionAnsweringOptions, QuestionAnsweringTask
@@ -27,6 +31,21 @@ Binder = Callable[[PreTrainedModel, PreTrainedTokenizerBase, str], Task[Any]]
 
 SENTENCE = "Paris is the capital of France."
 LONG_TEXT = " ".join(["The city of Paris is the capital of France."] * 8)
+
+
+class EncoderOnly:
+    """AutoModel without BERT's pooler: sentence embeddings pool the last hidden state themselves,
+    and a masked LM's weights (bert-base-cased's) hold no pooler to load."""
+
+    @staticmethod
+    def from_pretrained(*args: Any, **kwargs: Any) -> PreTrainedModel:
+        model: PreTrainedModel = AutoModel.from_pretrained(*args, add_pooling_layer=False, **kwargs)
+        return model
+
+
+def _folder(source: str) -> Path | None:
+    folder = Path(source).expanduser()
+    return folder if folder.is_dir() else None
 
 
 @dataclass(frozen=True)
@@ -87,6 +106,17 @@ TASKS: dict[TaskName, TaskSpec] = {
             NextSentenceOptions,
             False,
             lambda _: [(SENTENCE, "It is big."), (LONG_TEXT, SENTENCE)],
+        ),
+        TaskSpec(
+            "feature-extraction",
+            "embeds texts",
+            EncoderOnly,
+            lambda model, tokenizer, source: FeatureExtractionTask(
+                model, tokenizer, read_embedding_config(_folder(source))
+            ),
+            EmbeddingOptions,
+            False,
+            lambda _: [SENTENCE, LONG_TEXT],
         ),
     )
 }

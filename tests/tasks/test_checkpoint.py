@@ -1,5 +1,8 @@
 """The checkpoint decides the task; a head missing from the weights is a load error, never a guess."""
 
+import json
+import os
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -70,7 +73,7 @@ def test_task_override_serves_a_head_the_weights_hold(tiny_task_dir: Callable[[s
     assert list(served.tasks) == ["next-sentence-prediction"]
 
 
-def test_a_bare_encoder_is_refused_with_what_to_do(
+def test_a_bare_encoder_serves_feature_extraction(
     tmp_path: Path, tiny_task_dir: Callable[[str], Path]
 ) -> None:
     from transformers import AutoTokenizer, BertConfig, BertModel
@@ -80,6 +83,17 @@ def test_a_bare_encoder_is_refused_with_what_to_do(
     config.architectures = ["BertModel"]
     BertModel(config).save_pretrained(tmp_path)
     AutoTokenizer.from_pretrained(source).save_pretrained(tmp_path)
+    assert list(load_served_model(str(tmp_path), device="cpu").tasks) == ["feature-extraction"]
+
+
+def test_an_architecture_without_a_task_is_refused_with_what_to_do(
+    tmp_path: Path, tiny_task_dir: Callable[[str], Path]
+) -> None:
+    source = tiny_task_dir("fill-mask")
+    for name in os.listdir(source):
+        shutil.copy(source / name, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(config | {"architectures": ["BertForCausalLM"]}))
     with pytest.raises(ModelLoadError, match="has no task head") as caught:
         load_served_model(str(tmp_path), device="cpu")
     assert "--task" in caught.value.message

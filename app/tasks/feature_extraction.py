@@ -1,0 +1,149 @@
+"""Feature extraction: one vector per text (pooled as the checkpoint's embedding config says), or
+one per token on request.
+
+What sentence-transformers' `encode` computes: the encoder's last hidden state, pooled over the
+tokens the attention mask keeps (CLS, mean, max or last token), normalized when the model has a
+Normalize module. A text longer than the model reads is an error naming it, unless the request (or
+the server, AUTO_TRUNCATE) asks to truncate, as text-embeddings-inference does. `dimensions` keeps
+the first dimensions (Matryoshka models) and renormalizes what was normalized.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from app.config import TaskName
+from app.errors import InvalidInputError
+from app.tasks.base import Encoded, Feature, input_ids_of, pad_features, pad_token_id
+from app.tasks.embedding_config import EmbeddingConfig, PoolingMode
+
+
+@dataclass(frozen=True)
+class EmbeddingOptions:
+    normalize: bool | None = None  # None: as the model's config says
+    truncate: bool = False
+    dimensions: int | None = None
+    prompt_name: str | None = None  # one of the model's named prompts, put before each text
+    per_token: bool = False  # a vector per token instead of one per text
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingFeature(Feature):
+    per_token: bool = False
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """One text's vector; with `per_token`, its tokens' vectors (special tokens included)."""
+
+    vector: list[float]
+    tokens: list[list[float]] | None = None
+    token_count: int = 0
+
+
+class FeatureExtractionTask:
+    name: TaskName = "feature-extraction"
+
+    def __init__(
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: EmbeddingConfig
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.pad_token_id = pad_token_id(tokenizer)
+        positions: int = model.config.max_position_embeddings
+        self.max_tokens = min(config.max_tokens or positions, positions)
+        self.dimensions: int = model.config.hidden_size
+
+    def pooled_by(self, pooling: PoolingMode) -> "FeatureExtractionTask":
+        """The same model pooling otherwise (the server's --pooling over the folder's config)."""
+        return FeatureExtractionTask(self.model, self.tokenizer, replace(self.config, pooling=pooling))
+
+    def encode(
+        self, texts: Sequence[str], options: EmbeddingOptions
+    ) -> list[Encoded[EmbeddingFeature] | InvalidInputError]:
+        prompt = self.prompt(options.prompt_name)
+        if isinstance(prompt, InvalidInputError):
+            return [prompt for _ in texts]
+        dimensions_error = self._check_dimensions(options.dimensions)
+        if dimensions_error is not None:
+            return [dimensions_error for _ in texts]
+        prepared = [prompt + (text.lower() if self.config.lowercase else text) for text in texts]
+        encoded: list[Encoded[EmbeddingFeature] | InvalidInputError] = []
+        for index, ids in enumerate(input_ids_of(self.tokenizer, prepared) if prepared else []):
+            if len(ids) > self.max_tokens:
+                if not options.truncate:
+                    encoded.append(
+                        InvalidInputError(
+                            f"Input {index} is {len(ids)} tokens long; the model reads at most "
+                            f"{self.max_tokens}. Shorten it, or ask to truncate it."
+                        )
+                    )
+                    continue
+                ids = ids[: self.max_tokens - 1] + ids[-1:]  # keep the closing special token
+            encoded.append(Encoded([EmbeddingFeature(ids, per_token=options.per_token)]))
+        return encoded
+
+    @torch.inference_mode()
+    def forward(self, features: Sequence[EmbeddingFeature]) -> list[Embedding]:
+        batch = pad_features(features, self.pad_token_id, self.model.device)
+        hidden = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)[0].float()
+        pooled = pool(hidden, batch.attention_mask, self.config.pooling)
+        lengths = batch.attention_mask.sum(dim=1).tolist()
+        outputs = []
+        for row, (feature, vector) in enumerate(zip(features, pooled.tolist(), strict=True)):
+            tokens = hidden[row, : lengths[row]].tolist() if feature.per_token else None
+            outputs.append(Embedding(vector, tokens, int(lengths[row])))
+        return outputs
+
+    def decode(
+        self, encoded: Encoded[EmbeddingFeature], outputs: list[Embedding], options: EmbeddingOptions
+    ) -> Embedding:
+        (output,) = outputs
+        normalize = self.config.normalize if options.normalize is None else options.normalize
+        dimensions = options.dimensions or self.dimensions
+        vector = output.vector[:dimensions]
+        tokens = [token[:dimensions] for token in output.tokens] if output.tokens is not None else None
+        if normalize:
+            vector = unit(vector)
+            tokens = [unit(token) for token in tokens] if tokens is not None else None
+        return Embedding(vector, tokens, output.token_count)
+
+    def prompt(self, name: str | None) -> str | InvalidInputError:
+        """The text put before each input: the named prompt, or the model's default one."""
+        name = name if name is not None else self.config.default_prompt_name
+        if name is None:
+            return ""
+        if name not in self.config.prompts:
+            known = ", ".join(self.config.prompts) or "none"
+            return InvalidInputError(f"Unknown prompt_name '{name}'; this model's prompts: {known}.")
+        return self.config.prompts[name]
+
+    def _check_dimensions(self, dimensions: int | None) -> InvalidInputError | None:
+        if dimensions is not None and not 1 <= dimensions <= self.dimensions:
+            return InvalidInputError(
+                f"'dimensions' must be between 1 and {self.dimensions}; got {dimensions}."
+            )
+        return None
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """One vector per row from the token vectors the mask keeps (rows padded on the right)."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    if mode == "cls":
+        return hidden[:, 0]
+    if mode == "max":
+        return hidden.masked_fill(mask == 0, torch.finfo(hidden.dtype).min).max(dim=1).values
+    if mode == "lasttoken":
+        last = attention_mask.sum(dim=1) - 1
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+
+def unit(vector: list[float]) -> list[float]:
+    """L2-normalized, as torch.nn.functional.normalize (a zero vector stays zero)."""
+    norm = math.sqrt(sum(value * value for value in vector))
+    return [value / max(norm, 1e-12) for value in vector]
