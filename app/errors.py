@@ -97,23 +97,34 @@ def error_response(
     return JSONResponse(status_code=status_code, content={key: message}, headers=headers)
 
 
+def route_error_response(
+    request: Request, status_code: int, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The error in the shape of the matched route's protocol: its `error_body(status, message)`
+    where it has one (OpenAI's nested object), else `{error_key: message}`."""
+    shape = getattr(request.scope.get("route"), "error_body", None)
+    if shape is None:
+        return error_response(status_code, message, headers, error_key(request))
+    return JSONResponse(status_code=status_code, content=shape(status_code, message), headers=headers)
+
+
 def register_exception_handlers(app: FastAPI) -> None:
     async def on_service_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
-        return error_response(status_for(exc), exc.message, exc.headers or None, error_key(request))
+        return route_error_response(request, status_for(exc), exc.message, exc.headers or None)
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return error_response(exc.status_code, str(exc.detail), exc.headers, error_key(request))
+        return route_error_response(request, exc.status_code, str(exc.detail), exc.headers)
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return error_response(400, f"Invalid request: {exc.errors()}", key=error_key(request))
+        return route_error_response(request, 400, f"Invalid request: {exc.errors()}")
 
     async def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         # Starlette logs the traceback; the client still gets JSON, never an HTML/text page.
         message = f"Internal error while serving the request: {type(exc).__name__}."
-        return error_response(500, message, key=error_key(request))
+        return route_error_response(request, 500, message)
 
     app.add_exception_handler(ServiceError, on_service_error)
     app.add_exception_handler(Exception, on_unexpected_error)

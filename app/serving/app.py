@@ -32,7 +32,9 @@ from app.serving.lifespan import (
 from app.serving.metrics import ServiceMetrics
 from app.serving.observability import RequestContextMiddleware
 from app.serving.open_inference.routes import router as open_inference_router
+from app.serving.openai.routes import router as openai_router
 from app.serving.playground_routes import router as playground_router
+from app.serving.tei.routes import router as tei_router
 from app.tasks.checkpoint import ServedModel
 
 logger = logging.getLogger(__name__)
@@ -106,6 +108,8 @@ def create_app(
     app.include_router(huggingface_router)
     app.include_router(open_inference_router)
     app.include_router(kserve_v1_router)
+    app.include_router(tei_router)
+    app.include_router(openai_router)
     app.include_router(playground_router)
     register_exception_handlers(app)
     app.openapi = lambda: _openapi_with_request_schema(app)  # type: ignore[method-assign]

@@ -2,9 +2,9 @@
 message, the refusal of fields a body should not have, what a text cell may hold, `top_k`'s range."""
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, Field, StrictStr, ValidationInfo
+from pydantic import AfterValidator, BaseModel, Field, StrictStr, ValidationError, ValidationInfo
 
 from app.errors import InvalidRequestError
 
@@ -42,3 +42,24 @@ def check_top_k(value: object, info: ValidationInfo) -> object:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= max_top_k:
         raise ValueError(f"'top_k' must be an integer from 1 to {max_top_k}; got {value!r}.")
     return value
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def parse_body(model: type[ModelT], body: object) -> ModelT:
+    """The body as `model`, or a 400 naming the first field that is wrong, where, and what it got."""
+    if not isinstance(body, dict):
+        raise InvalidRequestError(f"The body must be a JSON object; got {json_type(body)}.")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "the body"
+        if error["type"] == "extra_forbidden":
+            expected = ", ".join(f"'{name}'" for name in model.model_fields)
+            raise InvalidRequestError(f"Unknown field '{where}'; expected {expected}.") from None
+        if error["type"] == "missing":
+            raise InvalidRequestError(f"The body has no '{where}'.") from None
+        got = json_type(error["input"]) if isinstance(error["input"], dict | list) else repr(error["input"])
+        raise InvalidRequestError(f"'{where}': {error['msg']}; got {got}.") from None

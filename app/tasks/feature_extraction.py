@@ -57,34 +57,48 @@ class FeatureExtractionTask:
         positions: int = model.config.max_position_embeddings
         self.max_tokens = min(config.max_tokens or positions, positions)
         self.dimensions: int = model.config.hidden_size
+        self.vocabulary_size: int = model.config.vocab_size
 
     def pooled_by(self, pooling: PoolingMode) -> "FeatureExtractionTask":
         """The same model pooling otherwise (the server's --pooling over the folder's config)."""
         return FeatureExtractionTask(self.model, self.tokenizer, replace(self.config, pooling=pooling))
 
     def encode(
-        self, texts: Sequence[str], options: EmbeddingOptions
+        self, inputs: Sequence[str | list[int]], options: EmbeddingOptions
     ) -> list[Encoded[EmbeddingFeature] | InvalidInputError]:
+        """Texts, or token ids taken as they are (OpenAI's and TEI's `input` may be either)."""
         prompt = self.prompt(options.prompt_name)
         if isinstance(prompt, InvalidInputError):
-            return [prompt for _ in texts]
+            return [prompt for _ in inputs]
         dimensions_error = self._check_dimensions(options.dimensions)
         if dimensions_error is not None:
-            return [dimensions_error for _ in texts]
-        prepared = [prompt + (text.lower() if self.config.lowercase else text) for text in texts]
+            return [dimensions_error for _ in inputs]
+        texts = [
+            prompt + (text.lower() if self.config.lowercase else text)
+            for text in inputs
+            if isinstance(text, str)
+        ]
+        tokenized = iter(input_ids_of(self.tokenizer, texts) if texts else [])
         encoded: list[Encoded[EmbeddingFeature] | InvalidInputError] = []
-        for index, ids in enumerate(input_ids_of(self.tokenizer, prepared) if prepared else []):
-            if len(ids) > self.max_tokens:
-                if not options.truncate:
-                    encoded.append(
-                        InvalidInputError(
-                            f"Input {index} is {len(ids)} tokens long; the model reads at most "
-                            f"{self.max_tokens}. Shorten it, or ask to truncate it."
-                        )
+        for index, given in enumerate(inputs):
+            ids = next(tokenized) if isinstance(given, str) else list(given)
+            if not ids:
+                encoded.append(InvalidInputError(f"Input {index} has no tokens."))
+            elif not all(0 <= token < self.vocabulary_size for token in ids):
+                encoded.append(
+                    InvalidInputError(f"Input {index} has token ids outside 0..{self.vocabulary_size - 1}.")
+                )
+            elif len(ids) > self.max_tokens and not options.truncate:
+                encoded.append(
+                    InvalidInputError(
+                        f"Input {index} is {len(ids)} tokens long; the model reads at most "
+                        f"{self.max_tokens}. Shorten it, or ask to truncate it."
                     )
-                    continue
-                ids = ids[: self.max_tokens - 1] + ids[-1:]  # keep the closing special token
-            encoded.append(Encoded([EmbeddingFeature(ids, per_token=options.per_token)]))
+                )
+            else:
+                if len(ids) > self.max_tokens:
+                    ids = ids[: self.max_tokens - 1] + ids[-1:]  # keep the closing special token
+                encoded.append(Encoded([EmbeddingFeature(ids, per_token=options.per_token)]))
         return encoded
 
     @torch.inference_mode()

@@ -4,6 +4,7 @@ scoring and warm-up to build them."""
 from typing import Any
 
 from app.config import TaskName
+from app.tasks.feature_extraction import EmbeddingOptions
 from app.tasks.fill_mask import FillMaskOptions
 from app.tasks.next_sentence import NextSentenceOptions
 from app.tasks.question_answering import DOC_STRIDE, MAX_ANSWER_LENGTH, QuestionAnsweringOptions
@@ -25,6 +26,8 @@ def task_options(
         return ClassificationOptions(top_k)
     if task == "next-sentence-prediction":
         return NextSentenceOptions(top_k)
+    if task == "feature-extraction":
+        return EmbeddingOptions()
     if task == "token-classification":
         return TokenClassificationOptions(with_scores=with_scores)
     return QuestionAnsweringOptions(top_k=top_k, max_answer_length=max_answer_length, doc_stride=doc_stride)

