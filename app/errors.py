@@ -83,48 +83,37 @@ def status_for(error: ServiceError) -> int:
     return 500
 
 
-def error_key(request: Request) -> str:
-    """Azure's routes answer `{"message": ...}`; a route whose protocol answers `{"error": ...}`
-    (the Open Inference Protocol, Hugging Face's API) says so with an `error_key` attribute."""
-    return str(getattr(request.scope.get("route"), "error_key", "message"))
+def azure_error_body(status_code: int, message: str) -> dict[str, object]:
+    """Azure's inference server answers errors as {"message": "..."}."""
+    return {"message": message}
 
 
 def error_response(
-    status_code: int, message: str, headers: Mapping[str, str] | None = None, key: str = "message"
-) -> JSONResponse:
-    """Azure's inference server answers errors as {"message": "..."}; so do we, but where the
-    protocol of the route says otherwise."""
-    return JSONResponse(status_code=status_code, content={key: message}, headers=headers)
-
-
-def route_error_response(
     request: Request, status_code: int, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    """The error in the shape of the matched route's protocol: its `error_body(status, message)`
-    where it has one (OpenAI's nested object), else `{error_key: message}`."""
-    shape = getattr(request.scope.get("route"), "error_body", None)
-    if shape is None:
-        return error_response(status_code, message, headers, error_key(request))
+    """The error in the shape of the matched route's protocol: the route's `error_body(status,
+    message)` ({"error": ...} for /v2, /v1, POST / and TEI; OpenAI's nested object), else Azure's."""
+    shape = getattr(request.scope.get("route"), "error_body", azure_error_body)
     return JSONResponse(status_code=status_code, content=shape(status_code, message), headers=headers)
 
 
 def register_exception_handlers(app: FastAPI) -> None:
     async def on_service_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
-        return route_error_response(request, status_for(exc), exc.message, exc.headers or None)
+        return error_response(request, status_for(exc), exc.message, exc.headers or None)
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return route_error_response(request, exc.status_code, str(exc.detail), exc.headers)
+        return error_response(request, exc.status_code, str(exc.detail), exc.headers)
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return route_error_response(request, 400, f"Invalid request: {exc.errors()}")
+        return error_response(request, 400, f"Invalid request: {exc.errors()}")
 
     async def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         # Starlette logs the traceback; the client still gets JSON, never an HTML/text page.
         message = f"Internal error while serving the request: {type(exc).__name__}."
-        return route_error_response(request, 500, message)
+        return error_response(request, 500, message)
 
     app.add_exception_handler(ServiceError, on_service_error)
     app.add_exception_handler(Exception, on_unexpected_error)

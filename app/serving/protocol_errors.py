@@ -1,17 +1,21 @@
 """Errors as `{"error": "..."}`, the shape of the Open Inference Protocol (tritonclient reads that
 key) and of Hugging Face's Inference API and TEI (huggingface_hub puts it in the exception it
 raises). Azure's routes answer `{"message": ...}`. The app's one set of exception handlers
-(`app.errors`) reads `error_key` from the route that matched, so these routers only name it.
+(`app.errors`) reads `error_body` from the route that matched, so these routers only name it.
 """
 
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 
+def error_body(status_code: int, message: str) -> dict[str, object]:
+    return {"error": message}
+
+
 class ErrorKeyRoute(APIRoute):
     """A route whose errors are `{"error": ...}`."""
 
-    error_key = "error"
+    error_body = staticmethod(error_body)
 
 
 class ProtocolError(BaseModel):
