@@ -73,11 +73,9 @@ class FeatureExtractionTask:
         dimensions_error = self._check_dimensions(options.dimensions)
         if dimensions_error is not None:
             return [dimensions_error for _ in inputs]
-        texts = [
-            prompt + (text.lower() if self.config.lowercase else text)
-            for text in inputs
-            if isinstance(text, str)
-        ]
+        # sentence-transformers lowercases what it tokenizes: the prompt with the text.
+        texts = [prompt + text for text in inputs if isinstance(text, str)]
+        texts = [text.lower() for text in texts] if self.config.lowercase else texts
         tokenized = iter(input_ids_of(self.tokenizer, texts) if texts else [])
         encoded: list[Encoded[EmbeddingFeature] | InvalidInputError] = []
         for index, given in enumerate(inputs):

@@ -4,6 +4,7 @@
 import json
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +150,30 @@ def test_per_token_vectors_are_the_last_hidden_state(tiny_task_dir: Callable[[st
     with torch.no_grad():
         hidden = encoder(**tokenizer(["the king sat"], return_tensors="pt")).last_hidden_state[0]
     np.testing.assert_allclose(np.array(tokens), hidden.numpy(), atol=1e-5)
+
+
+def test_a_lowercasing_model_lowercases_the_prompt_with_the_text(
+    tmp_path: Path, tiny_task_dir: Callable[[str], Path]
+) -> None:
+    """On a cased vocabulary ('Paris' is a word, 'paris' is not), as sentence-transformers does."""
+    from sentence_transformers import SentenceTransformer
+
+    folder = tmp_path / "lowercase"
+    shutil.copytree(tiny_task_dir("fill-mask"), folder)
+    shutil.copytree(MINILM / "1_Pooling", folder / "1_Pooling")
+    shutil.copy(MINILM / "modules.json", folder)
+    (folder / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True})
+    )
+    (folder / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": 64, "do_lower_case": True})
+    )
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": {"city": "Paris "}}))
+    task = load_served_model(str(folder), device="cpu", task="feature-extraction").tasks["feature-extraction"]
+    assert isinstance(task, FeatureExtractionTask)
+    ours = embed(task, ["the King sat"], EmbeddingOptions(prompt_name="city"))
+    reference = SentenceTransformer(str(folder), device="cpu").encode(["the King sat"], prompt_name="city")
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
+    cased = FeatureExtractionTask(task.model, task.tokenizer, replace(task.config, lowercase=False))
+    prompt_kept_as_written = embed(cased, ["Paris the king sat"], EmbeddingOptions())
+    assert np.abs(ours - prompt_kept_as_written).max() > 1e-3, "the prompt's case must matter here"

@@ -14,8 +14,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import Settings
-from app.serving.jobs import InferenceJob, check_input_count
-from app.serving.tei.codec import Inputs, input_list
+from app.serving.embedding_inputs import Inputs, embedding_job
+from app.serving.jobs import InferenceJob
 from app.tasks.feature_extraction import Embedding, EmbeddingOptions
 
 ERROR_TYPES = {
@@ -37,10 +37,8 @@ class EmbeddingsRequest(BaseModel):
 
 
 def embeddings_job(request: EmbeddingsRequest, settings: Settings) -> InferenceJob:
-    inputs = input_list(request.input)
-    check_input_count("input", len(inputs), settings.max_inputs_per_request)
     options = EmbeddingOptions(truncate=settings.auto_truncate, dimensions=request.dimensions)
-    return InferenceJob("feature-extraction", inputs, options, logged_inputs=inputs)
+    return embedding_job(request.input, "input", options, settings)
 
 
 def encode_list(embeddings: list[Embedding], encoding_format: str, model_name: str) -> dict[str, Any]:

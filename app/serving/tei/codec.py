@@ -7,13 +7,12 @@ true there), `/embed_all` one vector per token. `truncate` unset takes the serve
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import Settings
-from app.serving.jobs import InferenceJob, check_input_count
+from app.serving.embedding_inputs import Inputs, embedding_job
+from app.serving.jobs import InferenceJob
 from app.tasks.feature_extraction import Embedding, EmbeddingOptions
-
-Inputs = StrictStr | list[StrictInt] | list[StrictStr | list[StrictInt]]
 
 
 class EmbedAllRequest(BaseModel):
@@ -23,31 +22,26 @@ class EmbedAllRequest(BaseModel):
     truncation_direction: Literal["Right", "right"] = "Right"
     prompt_name: str | None = None
 
+    def truncates(self, settings: Settings) -> bool:
+        return settings.auto_truncate if self.truncate is None else self.truncate
+
+    def options(self, settings: Settings) -> EmbeddingOptions:
+        """Every token's vector, as the encoder gives it."""
+        return EmbeddingOptions(
+            normalize=False, truncate=self.truncates(settings), prompt_name=self.prompt_name, per_token=True
+        )
+
+    def job(self, settings: Settings) -> InferenceJob:
+        return embedding_job(self.inputs, "inputs", self.options(settings), settings)
+
 
 class EmbedRequest(EmbedAllRequest):
     normalize: bool = True
     dimensions: int | None = Field(default=None, ge=1)
 
-
-def input_list(inputs: Inputs) -> list[str | list[int]]:
-    """A single string or id list is one input; a list of them, several."""
-    if isinstance(inputs, str) or (inputs and all(isinstance(item, int) for item in inputs)):
-        return [inputs]  # type: ignore[list-item]
-    return list(inputs)  # type: ignore[arg-type]
-
-
-def embed_job(request: EmbedAllRequest, settings: Settings) -> InferenceJob:
-    inputs = input_list(request.inputs)
-    check_input_count("inputs", len(inputs), settings.max_inputs_per_request)
-    per_token = not isinstance(request, EmbedRequest)
-    options = EmbeddingOptions(
-        normalize=request.normalize if isinstance(request, EmbedRequest) else False,
-        truncate=settings.auto_truncate if request.truncate is None else request.truncate,
-        dimensions=request.dimensions if isinstance(request, EmbedRequest) else None,
-        prompt_name=request.prompt_name,
-        per_token=per_token,
-    )
-    return InferenceJob("feature-extraction", inputs, options, logged_inputs=inputs)
+    def options(self, settings: Settings) -> EmbeddingOptions:
+        """One vector per input."""
+        return EmbeddingOptions(self.normalize, self.truncates(settings), self.dimensions, self.prompt_name)
 
 
 def encode_embeddings(embeddings: list[Embedding]) -> list[list[float]]:

@@ -13,7 +13,6 @@ from app.serving.protocol_errors import ErrorKeyRoute, error_responses
 from app.serving.tei.codec import (
     EmbedAllRequest,
     EmbedRequest,
-    embed_job,
     encode_embeddings,
     encode_token_embeddings,
 )
@@ -38,7 +37,7 @@ def _body(model: type[Any], example: dict[str, Any]) -> dict[str, Any]:
 async def embed(request: Request, plane: Annotated[DataPlane, Depends(get_data_plane)]) -> JSONResponse:
     """One vector per input, normalized unless `normalize` is false."""
     body = parse_body(EmbedRequest, await read_json_body(request, plane.settings.max_payload_bytes))
-    return JSONResponse(encode_embeddings(await plane.run(request, embed_job(body, plane.settings))))
+    return JSONResponse(encode_embeddings(await plane.run(request, body.job(plane.settings))))
 
 
 @router.post(
@@ -50,21 +49,24 @@ async def embed(request: Request, plane: Annotated[DataPlane, Depends(get_data_p
 async def embed_all(request: Request, plane: Annotated[DataPlane, Depends(get_data_plane)]) -> JSONResponse:
     """Every token's vector (special tokens included), per input."""
     body = parse_body(EmbedAllRequest, await read_json_body(request, plane.settings.max_payload_bytes))
-    return JSONResponse(encode_token_embeddings(await plane.run(request, embed_job(body, plane.settings))))
+    return JSONResponse(encode_token_embeddings(await plane.run(request, body.job(plane.settings))))
 
 
 @router.get("/info", responses=error_responses(503))
 async def info(plane: Annotated[DataPlane, Depends(get_data_plane)]) -> dict[str, Any]:
     """TEI's model info, with the fields that mean something here."""
     task = plane.model.tasks.get("feature-extraction")
+    if isinstance(task, FeatureExtractionTask):
+        model_type: dict[str, Any] = {"embedding": {"pooling": task.config.pooling}}
+        max_input_length: int | None = task.max_tokens
+    else:
+        model_type, max_input_length = {"other": {"tasks": list(plane.model.tasks)}}, None
     described: dict[str, Any] = {
         "model_id": plane.model.source,
         "model_dtype": plane.model.precision,
-        "model_type": {"embedding": {"pooling": task.config.pooling}}
-        if isinstance(task, FeatureExtractionTask)
-        else {"other": {"tasks": list(plane.model.tasks)}},
+        "model_type": model_type,
         "max_concurrent_requests": plane.settings.max_concurrent_requests,
-        "max_input_length": task.max_tokens if isinstance(task, FeatureExtractionTask) else None,
+        "max_input_length": max_input_length,
         "max_batch_tokens": plane.settings.max_batch_tokens,
         "max_client_batch_size": plane.settings.max_inputs_per_request,
         "auto_truncate": plane.settings.auto_truncate,
