@@ -70,8 +70,13 @@ def cpp_compiler() -> str | None:
     return next((path for name in candidates if (path := shutil.which(name))), None)
 
 
-def check_compilable(precision: Precision, device: torch.device) -> str | None:
-    """Why this model cannot be compiled here, or None."""
+def check_compilable(model: PreTrainedModel, precision: Precision, device: torch.device) -> str | None:
+    """Why this model cannot be compiled here, or None. Packages replace a head model's encoder;
+    a bare encoder (feature extraction) has none to replace."""
+    try:
+        encoder_of(model)
+    except ModelLoadError as exc:
+        return exc.message.rstrip(".")
     if device.type != "cpu":
         return "compiling is measured and supported on CPUs only"
     if precision not in COMPILABLE:
@@ -140,15 +145,6 @@ def prepare_encoder(
     )
 
 
-def _no_separable_encoder(model: PreTrainedModel) -> str | None:
-    """Packages replace a head model's encoder; a bare encoder (feature extraction) has none."""
-    try:
-        encoder_of(model)
-    except ModelLoadError as exc:
-        return exc.message
-    return None
-
-
 def apply_compile(
     model: PreTrainedModel,
     choice: CompileChoice,
@@ -165,7 +161,7 @@ def apply_compile(
     is COMPILE_MARGIN. `key`: the encoder's, where the caller has it already."""
     if choice == "off":
         return False
-    reason = check_compilable(precision, device) or _no_separable_encoder(model)
+    reason = check_compilable(model, precision, device)
     if reason is not None:
         if choice == "on":
             raise ModelLoadError(f"COMPILE=on, but {reason}; use COMPILE=auto or off.")

@@ -9,9 +9,9 @@ from app.compilation import check_compilable, package_folder
 from app.compiled_package import PackageKey, encoder_of, write_package
 from app.config import Settings
 from app.errors import ModelLoadError
-from app.model_source import resolve_model_source
+from app.model_source import local_folder, resolve_model_source
 from app.runtime import configure_threads
-from app.tasks.loading import load_runnable_model, local_folder
+from app.tasks.loading import load_runnable_model
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def compile_command(args: argparse.Namespace, settings: Settings) -> int:
         configure_threads(settings.torch_threads)
         source = resolve_model_source(settings)
         loaded = load_runnable_model(source, settings.device, settings.precision, settings.task)
-        reason = check_compilable(loaded.precision, loaded.device)
+        reason = check_compilable(loaded.model, loaded.precision, loaded.device)
         if reason is not None:
             raise ModelLoadError(f"Cannot compile {loaded.source}: {reason}.")
         folder = local_folder(loaded.source)

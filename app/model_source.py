@@ -95,3 +95,12 @@ def resolve_model_source(settings: Settings) -> ModelSource:
             "AZUREML_MODEL_DIR=%s holds no config.json; falling back to %s", root, DEFAULT_MODEL_ID
         )
     return ModelSource.single(DEFAULT_MODEL_ID)
+
+
+def looks_like_path(source: str) -> bool:
+    return source.startswith(("/", ".", "~")) or Path(source).exists()
+
+
+def local_folder(source: ModelSource) -> Path | None:
+    """The model's folder, where the model is one (not a hub id)."""
+    return Path(source.model).expanduser() if looks_like_path(source.model) else None

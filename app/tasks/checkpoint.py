@@ -12,13 +12,13 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from app.compilation import CompileChoice, measure_compile_speedup, prepare_encoder
 from app.config import Settings, TaskName
 from app.errors import InvalidRequestError
-from app.model_source import ModelSource, resolve_model_source
+from app.model_source import ModelSource, local_folder, resolve_model_source
 from app.runtime import DeviceChoice, Precision, PrecisionChoice, configure_threads
 from app.tasks.base import Task, label_names
 from app.tasks.embedding_config import PoolingMode
 from app.tasks.feature_extraction import FeatureExtractionTask
 from app.tasks.fill_mask import FillMaskTask
-from app.tasks.loading import load_runnable_model, local_folder
+from app.tasks.loading import load_runnable_model
 from app.tasks.registry import TASKS
 
 logger = logging.getLogger(__name__)

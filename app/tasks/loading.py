@@ -26,7 +26,7 @@ from transformers.utils import logging as transformers_logging
 from app.config import TaskName
 from app.cpu_features import read_cpu_features
 from app.errors import ModelLoadError
-from app.model_source import ModelSource, first_unreadable
+from app.model_source import ModelSource, first_unreadable, looks_like_path
 from app.runtime import (
     DeviceChoice,
     Precision,
@@ -80,10 +80,6 @@ def tasks_for(config: PretrainedConfig, task_override: TaskName | None) -> tuple
         f"({', '.join('*' + suffix for suffix in TASKS_BY_ARCHITECTURE)}). A bare encoder must be "
         "fine-tuned first (python -m app finetune); or name the task with --task (env TASK)."
     )
-
-
-def looks_like_path(source: str) -> bool:
-    return source.startswith(("/", ".", "~")) or Path(source).exists()
 
 
 def _load_failure(source: ModelSource, exc: Exception) -> ModelLoadError:
@@ -164,11 +160,6 @@ def load_runnable_model(
         logger.info("PRECISION=auto chose %s on %s (%s)", resolved, torch_device, cpu.describe())
     runnable: PreTrainedModel = apply_precision(model.eval(), resolved, torch_device, cpu)  # type: ignore[assignment]
     return RunnableModel(source, runnable, tokenizer, tasks, unavailable, resolved, torch_device, untrained)
-
-
-def local_folder(source: ModelSource) -> Path | None:
-    """The model's folder, where the model is one (not a hub id)."""
-    return Path(source.model).expanduser() if looks_like_path(source.model) else None
 
 
 def _tasks_with_trained_heads(

@@ -3,7 +3,6 @@ checkpoint, its options type and its warm-up examples. A new task is one entry h
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from transformers import (
@@ -18,6 +17,7 @@ from transformers import (
 )
 
 from app.config import TaskName
+from app.model_source import ModelSource, local_folder
 from app.tasks.base import Task
 from app.tasks.embedding_config import read_embedding_config
 from app.tasks.feature_extraction import EmbeddingOptions, FeatureExtractionTask
@@ -41,11 +41,6 @@ class EncoderOnly:
     def from_pretrained(*args: Any, **kwargs: Any) -> PreTrainedModel:
         model: PreTrainedModel = AutoModel.from_pretrained(*args, add_pooling_layer=False, **kwargs)
         return model
-
-
-def _folder(source: str) -> Path | None:
-    folder = Path(source).expanduser()
-    return folder if folder.is_dir() else None
 
 
 @dataclass(frozen=True)
@@ -112,7 +107,7 @@ TASKS: dict[TaskName, TaskSpec] = {
             "embeds texts",
             EncoderOnly,
             lambda model, tokenizer, source: FeatureExtractionTask(
-                model, tokenizer, read_embedding_config(_folder(source))
+                model, tokenizer, read_embedding_config(local_folder(ModelSource.single(source)))
             ),
             EmbeddingOptions,
             False,
