@@ -1,13 +1,17 @@
 """What the embedding protocols (TEI's routes, OpenAI's) share: their `input`s, and the job."""
 
-from pydantic import StrictInt, StrictStr
+from typing import Annotated
+
+from pydantic import Field, StrictInt, StrictStr
 
 from app.config import Settings
 from app.serving.jobs import InferenceJob, check_input_count
 from app.tasks.feature_extraction import EmbeddingOptions
 
-# A text, a token-id list, or a list of either.
-Inputs = StrictStr | list[StrictInt] | list[StrictStr | list[StrictInt]]
+INPUTS_DESCRIPTION = "a string, a list of token ids, or a list of strings or of token-id lists"
+Inputs = Annotated[
+    StrictStr | list[StrictInt] | list[StrictStr | list[StrictInt]], Field(description=INPUTS_DESCRIPTION)
+]
 
 
 def input_list(inputs: Inputs) -> list[str | list[int]]:

@@ -55,11 +55,17 @@ def parse_body(model: type[ModelT], body: object) -> ModelT:
         return model.model_validate(body)
     except ValidationError as exc:
         error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "the body"
+        field, *inside = error["loc"] or ("",)
+        # Past the field, a string in the location names a branch of a union (`str`, `list[int]`):
+        # pydantic's message is then that branch's, so the field's own description says what fits.
+        where = ".".join(str(part) for part in [field, *inside] if part == field or isinstance(part, int))
+        description = model.model_fields[str(field)].description if str(field) in model.model_fields else None
         if error["type"] == "extra_forbidden":
             expected = ", ".join(f"'{name}'" for name in model.model_fields)
             raise InvalidRequestError(f"Unknown field '{where}'; expected {expected}.") from None
         if error["type"] == "missing":
             raise InvalidRequestError(f"The body has no '{where}'.") from None
         got = json_type(error["input"]) if isinstance(error["input"], dict | list) else repr(error["input"])
+        if description and any(isinstance(part, str) for part in inside):
+            raise InvalidRequestError(f"'{where}' must be {description}; got {got}.") from None
         raise InvalidRequestError(f"'{where}': {error['msg']}; got {got}.") from None

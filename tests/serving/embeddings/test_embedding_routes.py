@@ -86,7 +86,8 @@ def test_info_describes_the_embedding_model(client: TestClient) -> None:
     [
         ({"input": "x", "dimension": 3}, "dimension"),
         ({}, "input"),
-        ({"input": 3}, "input"),
+        ({"input": 3}, "'input' must be a string, a list of token ids"),
+        ({"input": [["a"]]}, "'input' must be a string"),
         ({"input": "x", "encoding_format": "int8"}, "encoding_format"),
         ({"input": [[1, 2, 999999]]}, "token ids"),
         ({"input": "word " * 400}, "Input 0"),
