@@ -39,7 +39,7 @@ def batch(args: argparse.Namespace, settings: Settings) -> int:
         f"done: {summary.files} files ({summary.files_skipped} already done), "
         f"{summary.rows} rows scored ({task.name}), {summary.errors} bad rows "
         f"({options.output_dir / 'errors.csv'}), {summary.seconds:.1f} s, {summary.rows_per_s:.1f} rows/s; "
-        f"predictions in {options.output_dir / options.predictions_name}",
+        f"answers in {', '.join(str(options.output_dir / name) for name in options.output_names(task.name))}",
         file=sys.stderr,
     )
     return 0

@@ -5,9 +5,11 @@ Rows stream from the inputs in mini-batches, each row made into the served task'
 server's policy (`select_batch`) and predicted with the server's task code; its rows are
 appended to DIR and recorded in the ledger, so memory stays flat and a rerun resumes. Output is
 Azure's predictions.csv (no header: row_number_per_file, prediction, batch_input_file_name) or,
-with `--format jsonl`, predictions.jsonl with each row's inputs, candidates and scores.
+with `--format jsonl`, predictions.jsonl with each row's inputs, candidates and scores; for an
+embedding model, embeddings.npy and embedding_rows.csv (`app.batch.embedding_outputs`).
 """
 
+import contextlib
 import csv
 import itertools
 import logging
@@ -16,13 +18,14 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from tqdm import tqdm
 
+from app.batch.embedding_outputs import EmbeddingWriter
 from app.batch.inputs import count_rows
 from app.batch.ledger import Ledger
-from app.batch.outputs import ScoredLine, write_csv, write_jsonl
+from app.batch.outputs import OutputFormat, PredictionsWriter, ScoredLine, predictions_name
 from app.batch.task_rows import InputRow, RowLayout, check_file, layout_for, read_rows
 from app.engine.offline import predict_all
 from app.errors import InvalidInputError
@@ -31,7 +34,6 @@ from app.tasks.options import task_options
 
 logger = logging.getLogger(__name__)
 
-OutputFormat = Literal["csv", "jsonl"]
 ERRORS_NAME = "errors.csv"
 # "Input 3: the question is ..." -> "the question is ...": the index is the mini-batch's, not the file's.
 INPUT_INDEX = re.compile(r"^Input \d+:? ")
@@ -53,9 +55,23 @@ class BatchOptions:
     max_batch_tokens: int = 4096
     max_batch_size: int = 32
 
-    @property
-    def predictions_name(self) -> str:
-        return "predictions.csv" if self.output_format == "csv" else "predictions.jsonl"
+    def output_names(self, task: str) -> tuple[str, ...]:
+        """What the job writes, besides errors.csv."""
+        return (
+            EmbeddingWriter.names if task == "feature-extraction" else (predictions_name(self.output_format),)
+        )
+
+
+class Writer(Protocol):
+    def write(self, lines: list[ScoredLine]) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def open_writer(task: Task[Any], options: BatchOptions) -> Writer:
+    if task.name == "feature-extraction":
+        return EmbeddingWriter(options.output_dir)
+    return PredictionsWriter(options.output_dir, task.name, options.output_format)
 
 
 @dataclass
@@ -104,14 +120,13 @@ def run_batch_job(task: Task[Any], files: list[Path], options: BatchOptions) -> 
     for file in files:
         check_file(layout, file)
     options.output_dir.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger.open(options.output_dir, [options.predictions_name, ERRORS_NAME])
+    ledger = Ledger.open(options.output_dir, [*options.output_names(task.name), ERRORS_NAME])
+    writer = open_writer(task, options)  # after the ledger has cut the outputs back
     todo = [file for file in files if not ledger.progress(file).completed]
     total = sum(max(0, count_rows(file) - ledger.progress(file).rows_done) for file in todo)
     started, scored_rows, bad_rows = time.perf_counter(), 0, 0
     with (
-        (options.output_dir / options.predictions_name).open(
-            "a", newline="", encoding="utf-8"
-        ) as predictions,
+        contextlib.closing(writer),
         (options.output_dir / ERRORS_NAME).open("a", newline="", encoding="utf-8") as errors,
         tqdm(total=total, unit="rows", desc="scoring", dynamic_ncols=True) as progress,
     ):
@@ -121,10 +136,16 @@ def run_batch_job(task: Task[Any], files: list[Path], options: BatchOptions) -> 
         for chunk in chunks(_remaining_rows(todo, ledger, layout), options.mini_batch_rows):
             results = score_rows(task, chunk, options)
             bad = [item for item in results if item.error is not None]
-            _write_predictions(predictions, task, results, options)
+            writer.write(
+                [
+                    (r.source.file.name, r.source.row, r.source.inputs, r.answer)
+                    for r in results
+                    if r.error is None
+                ]
+            )
             csv.writer(errors).writerows([[r.source.file.name, r.source.row, r.error] for r in bad])
-            for stream in (predictions, errors):
-                stream.flush()
+            writer.flush()
+            errors.flush()
             scored_rows += len(chunk) - len(bad)
             bad_rows += len(bad)
             ledger.errors += len(bad)
@@ -160,15 +181,3 @@ def chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(rows)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
-
-
-def _write_predictions(
-    stream: IO[str], task: Task[Any], results: list[ScoredRow], options: BatchOptions
-) -> None:
-    lines: list[ScoredLine] = [
-        (item.source.file.name, item.source.row, item.source.inputs, item.answer)
-        for item in results
-        if item.error is None
-    ]
-    write = write_csv if options.output_format == "csv" else write_jsonl
-    write(stream, task.name, lines)

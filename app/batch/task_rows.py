@@ -68,6 +68,7 @@ DEFAULT_FIELDS: dict[TaskName, tuple[Field, ...]] = {
     "token-classification": (Field("input_string", (TOKENS_COLUMN, "input_string", "text")),),
     "question-answering": (Field("question", ("question",)), Field("context", ("context",))),
     "next-sentence-prediction": (Field("sentence1", ("sentence1",)), Field("sentence2", ("sentence2",))),
+    "feature-extraction": (Field("input_string", ("input_string", "text")),),
 }
 
 
@@ -163,7 +164,7 @@ def _text(cell: Cell, with_column: bool) -> str:
     return value
 
 
-def _fill_mask(cells: list[Cell], with_column: bool) -> tuple[str, dict[str, Any]]:
+def _one_text(cells: list[Cell], with_column: bool) -> tuple[str, dict[str, Any]]:
     text = _text(cells[0], with_column)
     return text, {"input_string": text}
 
@@ -203,9 +204,10 @@ def _words(cells: list[Cell], with_column: bool) -> tuple[Words, dict[str, Any]]
 
 
 EXAMPLES: dict[TaskName, Callable[[list[Cell], bool], tuple[Any, dict[str, Any]]]] = {
-    "fill-mask": _fill_mask,
+    "fill-mask": _one_text,
     "text-classification": _text_pair,
     "token-classification": _words,
     "question-answering": _two_texts(("question", "context")),
     "next-sentence-prediction": _two_texts(("sentence1", "sentence2")),
+    "feature-extraction": _one_text,
 }

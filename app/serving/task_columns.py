@@ -60,6 +60,8 @@ EXPECTS: dict[TaskName, str] = {
     '{"input_data": {"question": ["Where ...?"], "context": ["..."]}}.',
     "next-sentence-prediction": "This model predicts whether a sentence follows another: send two "
     "columns, e.g. 'sentence1' and 'sentence2'.",
+    "feature-extraction": "This model embeds texts: send one column 'input_string' of texts, e.g. "
+    '{"input_data": {"input_string": ["Paris is the capital of France."]}}.',
 }
 TEXTS = TypeAdapter(list[Text])
 NON_BLANK_TEXTS = TypeAdapter(list[NonBlankText])
@@ -164,6 +166,11 @@ def read_fill_mask(table: RequestTable) -> list[str]:
     return _strings(cells)
 
 
+def read_feature_extraction(table: RequestTable) -> list[str]:
+    _, cells = _column(table, TEXT_COLUMNS, "feature-extraction")
+    return _strings(cells)
+
+
 def read_classification(table: RequestTable) -> list[tuple[str, str | None]]:
     if "question" in table.columns or "context" in table.columns:
         raise InvalidRequestError(EXPECTS["text-classification"] + " 'question'/'context' are for QA models.")
@@ -212,4 +219,5 @@ READERS: dict[TaskName, Callable[[RequestTable], list[Any]]] = {
     "token-classification": read_token_classification,
     "question-answering": read_question_answering,
     "next-sentence-prediction": read_next_sentence,
+    "feature-extraction": read_feature_extraction,
 }

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from app.config import TaskName
 from app.errors import InvalidRequestError
 from app.serving.validation import check_top_k
+from app.tasks.feature_extraction import EmbeddingOptions
 from app.tasks.options import task_options
 
 
@@ -69,12 +70,32 @@ class QuestionAnsweringParameters(TaskParameters):
         )
 
 
+class EmbeddingParameters(TaskParameters):
+    """No `top_k`: an embedding has no candidates."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    top_k: None = Field(default=None, exclude=True)
+    normalize: bool | None = Field(
+        default=None, description="Unit vectors; unset: as the model's config says."
+    )
+    truncate: bool | None = Field(
+        default=None, description="Cut an over-long text to what the model reads; unset: AUTO_TRUNCATE."
+    )
+    dimensions: int | None = Field(default=None, ge=1, description="Keep the first dimensions (Matryoshka).")
+    prompt_name: str | None = Field(default=None, description="One of the model's named prompts.")
+
+    def to_options(self, task: TaskName) -> EmbeddingOptions:
+        return EmbeddingOptions(self.normalize, self.truncate, self.dimensions, self.prompt_name)
+
+
 PARAMETER_MODELS: dict[TaskName, type[TaskParameters]] = {
     "fill-mask": FillMaskParameters,
     "text-classification": ClassificationParameters,
     "token-classification": NerParameters,
     "question-answering": QuestionAnsweringParameters,
     "next-sentence-prediction": ClassificationParameters,
+    "feature-extraction": EmbeddingParameters,
 }
 
 

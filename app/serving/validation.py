@@ -56,9 +56,11 @@ def parse_body(model: type[ModelT], body: object) -> ModelT:
     except ValidationError as exc:
         error = exc.errors()[0]
         field, *inside = error["loc"] or ("",)
-        # Past the field, a string in the location names a branch of a union (`str`, `list[int]`):
-        # pydantic's message is then that branch's, so the field's own description says what fits.
-        where = ".".join(str(part) for part in [field, *inside] if part == field or isinstance(part, int))
+        # Past the field, a location names a list index, a nested field, or a branch of a union
+        # (`str`, `list[int]`, a model's class name): pydantic's message is then that branch's, so
+        # the field's own description says what fits.
+        branches = [part for part in inside if isinstance(part, str) and _is_union_branch(part)]
+        where = ".".join(str(part) for part in [field, *inside] if part not in branches)
         description = model.model_fields[str(field)].description if str(field) in model.model_fields else None
         if error["type"] == "extra_forbidden":
             expected = ", ".join(f"'{name}'" for name in model.model_fields)
@@ -66,6 +68,10 @@ def parse_body(model: type[ModelT], body: object) -> ModelT:
         if error["type"] == "missing":
             raise InvalidRequestError(f"The body has no '{where}'.") from None
         got = json_type(error["input"]) if isinstance(error["input"], dict | list) else repr(error["input"])
-        if description and any(isinstance(part, str) for part in inside):
+        if description and branches:
             raise InvalidRequestError(f"'{where}' must be {description}; got {got}.") from None
         raise InvalidRequestError(f"'{where}': {error['msg']}; got {got}.") from None
+
+
+def _is_union_branch(part: str) -> bool:
+    return part in ("str", "int", "float", "bool", "none") or "[" in part or part[:1].isupper()

@@ -36,6 +36,7 @@ class ServedModel:
     labels: list[str] | None = None
     # Tasks a request might expect but this checkpoint cannot answer, and why.
     unavailable: dict[TaskName, str] = field(default_factory=dict)
+    tokenizer: PreTrainedTokenizerBase | None = None  # the tasks', for what needs no model (TEI's /tokenize)
 
     @property
     def primary_task(self) -> TaskName:
@@ -72,6 +73,7 @@ def load_served_model(
     compiled_package: Path | None = None,
     compile_cache: Path | None = None,
     pooling: PoolingMode | None = None,
+    auto_truncate: bool = False,
 ) -> ServedModel:
     """Load once; raise ModelLoadError with a message that says what to do.
 
@@ -95,7 +97,7 @@ def load_served_model(
     served = ServedModel(
         source=str(loaded.source),
         tasks={
-            name: bind_task(name, runnable, loaded.tokenizer, str(loaded.source), pooling)
+            name: bind_task(name, runnable, loaded.tokenizer, str(loaded.source), pooling, auto_truncate)
             for name in loaded.tasks
         },
         precision=resolved,
@@ -105,6 +107,7 @@ def load_served_model(
         if loaded.tasks[0] in ("text-classification", "token-classification")
         else None,
         unavailable=loaded.unavailable,
+        tokenizer=loaded.tokenizer,
     )
     logger.info(
         "Loaded %s for %s (%s on %s, %s) in %.1f s",
@@ -124,10 +127,13 @@ def bind_task(
     tokenizer: PreTrainedTokenizerBase,
     source: str,
     pooling: PoolingMode | None = None,
+    auto_truncate: bool = False,
 ) -> Task[Any]:
+    """`pooling` and `auto_truncate`: the server's choices for an embedding model (POOLING over the
+    folder's own config; AUTO_TRUNCATE for a request that does not say)."""
     task = TASKS[name].bind(model, tokenizer, source)
-    if pooling is not None and isinstance(task, FeatureExtractionTask):
-        return task.pooled_by(pooling)
+    if isinstance(task, FeatureExtractionTask):
+        return task.configured(pooling, auto_truncate)
     return task
 
 
@@ -143,6 +149,7 @@ def load_configured_model(settings: Settings, source: ModelSource | None = None)
         settings.compiled_package,
         settings.compile_cache_dir,
         settings.pooling,
+        settings.auto_truncate,
     )
 
 

@@ -24,7 +24,7 @@ from app.tasks.embedding_config import EmbeddingConfig, PoolingMode
 @dataclass(frozen=True)
 class EmbeddingOptions:
     normalize: bool | None = None  # None: as the model's config says
-    truncate: bool = False
+    truncate: bool | None = None  # None: as the server says (AUTO_TRUNCATE)
     dimensions: int | None = None
     prompt_name: str | None = None  # one of the model's named prompts, put before each text
     per_token: bool = False  # a vector per token instead of one per text
@@ -48,7 +48,11 @@ class FeatureExtractionTask:
     name: TaskName = "feature-extraction"
 
     def __init__(
-        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: EmbeddingConfig
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        config: EmbeddingConfig,
+        auto_truncate: bool = False,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -58,10 +62,13 @@ class FeatureExtractionTask:
         self.max_tokens = min(config.max_tokens or positions, positions)
         self.dimensions: int = model.config.hidden_size
         self.vocabulary_size: int = model.config.vocab_size
+        self.auto_truncate = auto_truncate
 
-    def pooled_by(self, pooling: PoolingMode) -> "FeatureExtractionTask":
-        """The same model pooling otherwise (the server's --pooling over the folder's config)."""
-        return FeatureExtractionTask(self.model, self.tokenizer, replace(self.config, pooling=pooling))
+    def configured(self, pooling: PoolingMode | None, auto_truncate: bool) -> "FeatureExtractionTask":
+        """The same model as the server sets it: `pooling` (unless None) over the folder's config,
+        and whether a request that does not say truncates."""
+        config = self.config if pooling is None else replace(self.config, pooling=pooling)
+        return FeatureExtractionTask(self.model, self.tokenizer, config, auto_truncate)
 
     def encode(
         self, inputs: Sequence[str | list[int]], options: EmbeddingOptions
@@ -77,6 +84,7 @@ class FeatureExtractionTask:
         texts = [prompt + text for text in inputs if isinstance(text, str)]
         texts = [text.lower() for text in texts] if self.config.lowercase else texts
         tokenized = iter(input_ids_of(self.tokenizer, texts) if texts else [])
+        truncate = self.auto_truncate if options.truncate is None else options.truncate
         encoded: list[Encoded[EmbeddingFeature] | InvalidInputError] = []
         for index, given in enumerate(inputs):
             ids = next(tokenized) if isinstance(given, str) else list(given)
@@ -86,7 +94,7 @@ class FeatureExtractionTask:
                 encoded.append(
                     InvalidInputError(f"Input {index} has token ids outside 0..{self.vocabulary_size - 1}.")
                 )
-            elif len(ids) > self.max_tokens and not options.truncate:
+            elif len(ids) > self.max_tokens and not truncate:
                 encoded.append(
                     InvalidInputError(
                         f"Input {index} is {len(ids)} tokens long; the model reads at most "
@@ -159,3 +167,17 @@ def unit(vector: list[float]) -> list[float]:
     """L2-normalized, as torch.nn.functional.normalize (a zero vector stays zero)."""
     norm = math.sqrt(sum(value * value for value in vector))
     return [value / max(norm, 1e-12) for value in vector]
+
+
+def cosine(first: list[float], second: list[float]) -> float:
+    """As sentence_transformers.util.cos_sim (a zero vector's cosine is 0)."""
+    norms = max(math.sqrt(sum(v * v for v in first)), 1e-12) * max(
+        math.sqrt(sum(v * v for v in second)), 1e-12
+    )
+    return sum(a * b for a, b in zip(first, second, strict=True)) / norms
+
+
+def similarity_scores(embeddings: Sequence[Embedding]) -> list[float]:
+    """The cosine of the first embedding to each of the others."""
+    source, *others = embeddings
+    return [cosine(source.vector, other.vector) for other in others]

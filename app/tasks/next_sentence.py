@@ -41,7 +41,7 @@ class NextSentenceTask:
         self, examples: Sequence[tuple[str, str]], options: NextSentenceOptions
     ) -> list[Encoded[Feature] | InvalidInputError]:
         pairs = [(first, second) for first, second in examples]
-        return [Encoded([feature]) for feature in encode_pairs(self.tokenizer, pairs, self.max_tokens)]
+        return encode_pairs(self.tokenizer, pairs, self.max_tokens)
 
     @torch.inference_mode()
     def forward(self, features: Sequence[Feature]) -> list[list[float]]:

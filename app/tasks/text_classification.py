@@ -3,7 +3,8 @@
 Scores are what transformers' text-classification pipeline computes: softmax over the labels,
 or a sigmoid per label for multi-label and single-output heads (the raw output for regression), or
 the function a request names as the pipeline's `function_to_apply`. A long input is truncated to
-what the model reads (the longest field first), as the pipeline does with `truncation=True`.
+what the model reads (the longest field first), as the pipeline does with `truncation=True`, unless
+the options say not to (TEI's `truncate: false`): then it is an error naming the input.
 """
 
 import math
@@ -27,6 +28,7 @@ ScoreFunction = Literal["sigmoid", "softmax", "none"]
 class ClassificationOptions:
     top_k: int | None = 1  # None: every label
     function_to_apply: ScoreFunction | None = None  # None: the head's own, as the pipeline picks it
+    truncate: bool = True
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class TextClassificationTask:
     def encode(
         self, examples: Sequence[TextPair], options: ClassificationOptions
     ) -> list[Encoded[Feature] | InvalidInputError]:
-        return [Encoded([feature]) for feature in encode_pairs(self.tokenizer, examples, self.max_tokens)]
+        return encode_pairs(self.tokenizer, examples, self.max_tokens, options.truncate)
 
     @torch.inference_mode()
     def forward(self, features: Sequence[Feature]) -> list[LabelScores]:
@@ -108,12 +110,22 @@ def rank_labels(labels: list[str], scores: list[float], top_k: int | None) -> li
 
 
 def encode_pairs(
-    tokenizer: PreTrainedTokenizerBase, examples: Sequence[TextPair], max_tokens: int
-) -> list[Feature]:
-    """One feature per (text, pair), truncated longest-first to `max_tokens`."""
-    features = []
-    for text, pair in examples:
-        encoding = tokenizer(text, pair, truncation=True, max_length=max_tokens)
+    tokenizer: PreTrainedTokenizerBase, examples: Sequence[TextPair], max_tokens: int, truncate: bool = True
+) -> list[Encoded[Feature] | InvalidInputError]:
+    """One feature per (text, pair), truncated longest-first to `max_tokens`; without `truncate`, an
+    over-long input is an error naming it."""
+    features: list[Encoded[Feature] | InvalidInputError] = []
+    for index, (text, pair) in enumerate(examples):
+        encoding = tokenizer(text, pair, truncation=truncate, max_length=max_tokens if truncate else None)
+        length = len(encoding["input_ids"])
+        if length > max_tokens:
+            features.append(
+                InvalidInputError(
+                    f"Input {index} is {length} tokens long; the model reads at most {max_tokens}. "
+                    "Shorten it, or ask to truncate it."
+                )
+            )
+            continue
         segments = encoding.get("token_type_ids") if pair is not None else None
-        features.append(Feature(list(encoding["input_ids"]), list(segments) if segments else None))
+        features.append(Encoded([Feature(list(encoding["input_ids"]), list(segments) if segments else None)]))
     return features

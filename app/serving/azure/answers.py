@@ -4,6 +4,7 @@
 - a plain list (or one row of strings): a plain list; classifiers then answer the newer
   `[{"label": ..., "score": ...}]`
 - `top_k`: per input, the candidates with their scores
+- feature-extraction: the vector where the others put their string
 """
 
 from typing import Any
@@ -15,6 +16,9 @@ SCORED_WHEN_PLAIN = ("text-classification", "next-sentence-prediction")
 
 
 def shape_answers(request: TaskRequest, answers: list[Any]) -> list[Any]:
+    if request.task == "feature-extraction":
+        vectors = [embedding.vector for embedding in answers]
+        return vectors if request.table.plain else [{"0": vector} for vector in vectors]
     if request.with_scores:
         return [scored_candidates(request.task, answer) for answer in answers]
     if request.table.plain and request.task in SCORED_WHEN_PLAIN:

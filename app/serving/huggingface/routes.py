@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from app.serving.dependencies import require_api_key
 from app.serving.guards import read_json_body
 from app.serving.huggingface.answers import huggingface_answers
+from app.serving.huggingface.embeddings import embedding_answer
 from app.serving.huggingface.requests import parse_job
 from app.serving.huggingface.schemas import (
     ERROR_RESPONSES,
@@ -50,6 +51,8 @@ async def hugging_face_task(
     `huggingface_hub.InferenceClient(model="http://<this server>")` posts and reads them."""
     settings = plane.settings
     body = await read_json_body(request, settings.max_payload_bytes)
+    if "feature-extraction" in plane.model.tasks:
+        return JSONResponse(await embedding_answer(request, plane, body))
     parsed = parse_job(body, plane.model, settings.max_inputs_per_request, settings.max_top_k)
     job = InferenceJob(parsed.task, parsed.examples, parsed.options, logged_inputs=parsed.examples)
     answers = await plane.run(request, job)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictStr, field_v
 from pydantic.config import JsonDict
 
 from app.config import TaskName
+from app.serving.embedding_inputs import SimilarityInput
 from app.serving.protocol_errors import error_responses
 from app.serving.validation import NonBlankText, check_top_k
 from app.tasks.fill_mask import FillMaskOptions
@@ -32,6 +33,10 @@ REQUEST_EXAMPLES: dict[str, JsonDict] = {
         "inputs": {"question": "Where do I live?", "context": "My name is Wolfgang and I live in Berlin."}
     },
     "next-sentence-prediction": {"inputs": {"text": "I went home.", "text_pair": "Then I slept."}},
+    "feature-extraction": {"inputs": ["What is Deep Learning?"], "normalize": True},
+    "sentence-similarity": {
+        "inputs": {"source_sentence": "What is Deep Learning?", "sentences": ["Deep Learning is...", "Paris"]}
+    },
 }
 
 
@@ -177,7 +182,7 @@ class QuestionContextInput(BaseModel):
     context: NonBlankText
 
 
-OneInput = StrictStr | TextPairInput | SentencePairInput | QuestionContextInput
+OneInput = StrictStr | TextPairInput | SentencePairInput | QuestionContextInput | SimilarityInput
 
 
 class HuggingFaceRequest(BaseModel):
@@ -188,11 +193,23 @@ class HuggingFaceRequest(BaseModel):
     inputs: OneInput | list[OneInput] = Field(
         description="fill-mask: a text with [MASK]; text-classification: a text, or {text, text_pair}; "
         "token-classification: a text; question-answering: {question, context}; "
-        "next-sentence-prediction: {text, text_pair}."
+        "next-sentence-prediction: {text, text_pair}; feature-extraction: a text; "
+        "sentence-similarity (an embedding model): {source_sentence, sentences}."
     )
     parameters: dict[str, Any] | None = Field(
-        default=None, description="The task's parameters (see the *Parameters models)."
+        default=None,
+        description="The task's parameters (see the *Parameters models); sentence-similarity: "
+        "truncate, prompt_name.",
     )
+    # feature-extraction's parameters sit beside `inputs`, as TEI and InferenceClient send them.
+    normalize: bool | None = Field(
+        default=None, description="feature-extraction: unit vectors (default true)."
+    )
+    truncate: bool | None = Field(
+        default=None, description="feature-extraction: cut over-long texts; unset: AUTO_TRUNCATE."
+    )
+    prompt_name: str | None = Field(default=None, description="feature-extraction: a named prompt.")
+    dimensions: int | None = Field(default=None, description="feature-extraction: keep the first dimensions.")
 
 
 class FillMaskOutputElement(BaseModel):
@@ -234,6 +251,8 @@ class HuggingFaceResponse(
         | list[list[TokenClassificationOutputElement]]
         | QuestionAnsweringOutputElement
         | list[QuestionAnsweringOutputElement]
+        | list[list[float]]
+        | list[float]
     ]
 ):
     """The pipeline's answer for one input; a list of them for a list of inputs.
@@ -243,7 +262,9 @@ class HuggingFaceResponse(
       API answers and InferenceClient.text_classification reads;
     - token-classification: its entities;
     - question-answering: `{answer, score, start, end}`, a list of them when `top_k` > 1;
-    - next-sentence-prediction: `[{label: IsNext | NotNext, score}, ...]`.
+    - next-sentence-prediction: `[{label: IsNext | NotNext, score}, ...]`;
+    - feature-extraction: one vector per input, a list of them even for one text (as TEI answers);
+    - sentence-similarity: the cosine of the source to each sentence.
     """
 
 

@@ -1,10 +1,11 @@
 """A v1 predict body to an `InferenceJob`, and the task's result records to `predictions`.
 
-Instances, per task: a text (fill-mask, NER, classification); a pair of texts, as `[text, text_pair]`
-or `{"text", "text_pair"}` (classification, next-sentence prediction); `{"question", "context"}` (QA).
+Instances, per task: a text (fill-mask, NER, classification, feature-extraction); a pair of texts,
+as `[text, text_pair]` or `{"text", "text_pair"}` (classification, next-sentence prediction);
+`{"question", "context"}` (QA).
 Predictions, as KServe's huggingfaceserver and /score answer them: fill-mask the top-1 token of each
 mask (several masks: joined by spaces, as KServe decodes them), classification and NSP the label
-name, NER the tag of each word, QA the answer's text.
+name, NER the tag of each word, QA the answer's text, feature-extraction the vector.
 """
 
 import json
@@ -17,6 +18,7 @@ from app.errors import InvalidRequestError
 from app.serving.jobs import InferenceJob, check_input_count
 from app.tasks.base import Scored
 from app.tasks.checkpoint import ServedModel
+from app.tasks.feature_extraction import Embedding
 from app.tasks.fill_mask import MaskCandidates
 from app.tasks.options import task_options
 from app.tasks.question_answering import Span
@@ -50,6 +52,7 @@ INSTANCE_TYPES: dict[TaskName, tuple[TypeAdapter[Any], str]] = {
     ),
     "next-sentence-prediction": (PAIR, 'a pair, as [text, text_pair] or {"text", "text_pair"}'),
     "question-answering": (QUESTION, 'an object {"question", "context"}'),
+    "feature-extraction": (TEXT, "a string"),
 }
 PREDICT_EXAMPLE = {"instances": ["Paris is the [MASK] of France."]}
 EXAMPLE = json.dumps(PREDICT_EXAMPLE)
@@ -81,7 +84,7 @@ def _task_for(instances: list[Any], model: ServedModel) -> TaskName:
 
 
 def _example(task: TaskName, instance: Any) -> Any:
-    if task == "fill-mask":
+    if task in ("fill-mask", "feature-extraction"):
         return instance
     if task == "token-classification":
         return Words.from_text(instance)
@@ -120,6 +123,9 @@ def prediction(task: TaskName, result: Any) -> Any:
     if task == "question-answering":
         spans: list[Span] = result
         return spans[0].answer
+    if task == "feature-extraction":  # the vector, as huggingfaceserver's text_embedding answers
+        embedding: Embedding = result
+        return embedding.vector
     ranked: list[Scored] = result
     return ranked[0].label
 

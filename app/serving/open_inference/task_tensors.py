@@ -11,6 +11,7 @@ tensor per field, one row per input:
 - text-classification and next-sentence-prediction: `label`, `score`, shape [N, top_k]
 - token-classification: `word`, `entity`, `score`, `start`, `end`, shape [N, words]
 - question-answering: `answer`, `score`, `start`, `end`, shape [N, top_k]
+- feature-extraction: `embedding`, FP32, shape [N, dimensions]
 
 Rows of different lengths (inputs with fewer masks, words or spans than the longest) are padded
 with "" for strings, 0 for scores and -1 for ids and offsets.
@@ -54,6 +55,7 @@ INPUTS: dict[TaskName, tuple[TensorSpec, ...]] = {
     "token-classification": (TEXT,),
     "question-answering": (TensorSpec("question", "BYTES"), TensorSpec("context", "BYTES")),
     "next-sentence-prediction": (TEXT, TEXT_PAIR),
+    "feature-extraction": (TEXT,),
 }
 LABELS = (TensorSpec("label", "BYTES", 2), TensorSpec("score", "FP32", 2))
 OUTPUTS: dict[TaskName, tuple[TensorSpec, ...]] = {
@@ -77,6 +79,7 @@ OUTPUTS: dict[TaskName, tuple[TensorSpec, ...]] = {
         TensorSpec("start", "INT64", 2),
         TensorSpec("end", "INT64", 2),
     ),
+    "feature-extraction": (TensorSpec("embedding", "FP32", 2),),
 }
 # The order texts are read in (text before text_pair), whatever order the request lists them.
 INPUT_ORDER = ("text", "text_pair", "question", "context")
@@ -134,6 +137,10 @@ def requested_outputs(
 
 def output_tensors(task: TaskName, answers: list[Any]) -> dict[str, Tensor]:
     """Each output field of every answer's result records as one padded, row-major tensor."""
+    if task == "feature-extraction":  # one vector per input, all of one length
+        vectors = [embedding.vector for embedding in answers]
+        flat = [value for vector in vectors for value in vector]
+        return {"embedding": Tensor("embedding", "FP32", [len(vectors), len(vectors[0])], flat)}
     rows = answers
     extent = _extent(rows, OUTPUTS[task][0].rank - 1)
     tensors = {}

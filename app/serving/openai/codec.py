@@ -37,7 +37,7 @@ class EmbeddingsRequest(BaseModel):
 
 
 def embeddings_job(request: EmbeddingsRequest, settings: Settings) -> InferenceJob:
-    options = EmbeddingOptions(truncate=settings.auto_truncate, dimensions=request.dimensions)
+    options = EmbeddingOptions(dimensions=request.dimensions)  # truncated as AUTO_TRUNCATE says
     return embedding_job(request.input, "input", options, settings)
 
 

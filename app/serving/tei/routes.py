@@ -1,66 +1,176 @@
-"""TEI's embedding routes on the job pipeline: `POST /embed`, `POST /embed_all`, `GET /info`."""
+"""TEI's routes on the job pipeline: `/embed`, `/embed_all`, `/similarity`, `/predict`, `/rerank`,
+`/tokenize`, `/decode` and `GET /info`. /tokenize and /decode need only the tokenizer."""
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from app import __version__
+from app.errors import InvalidRequestError
 from app.serving.dependencies import require_api_key
+from app.serving.embedding_inputs import EmbedAllRequest, EmbedRequest, SimilarityRequest
 from app.serving.guards import read_json_body
 from app.serving.jobs import DataPlane, get_data_plane
-from app.serving.protocol_errors import ErrorKeyRoute, error_responses
 from app.serving.tei.codec import (
-    EmbedAllRequest,
-    EmbedRequest,
+    DecodeRequest,
+    PredictRequest,
+    RerankRequest,
+    TokenizeRequest,
     encode_embeddings,
+    encode_predictions,
     encode_token_embeddings,
+    encode_tokens,
+    tei_error,
 )
 from app.serving.validation import parse_body
-from app.tasks.feature_extraction import FeatureExtractionTask
+from app.tasks.feature_extraction import FeatureExtractionTask, similarity_scores
+from app.tasks.text_classification import TextClassificationTask
+from app.tasks.tokens import text_of, tokens_of
 
-router = APIRouter(tags=["text-embeddings-inference"], route_class=ErrorKeyRoute)
-ERRORS = error_responses(400, 401, 413, 429, 503, 504)
+
+class TeiRoute(APIRoute):
+    """Errors as TEI's `{"error", "error_type"}` (app.errors reads `error_body` from the matched route)."""
+
+    error_body = staticmethod(tei_error)
 
 
-def _body(model: type[Any], example: dict[str, Any]) -> dict[str, Any]:
+class ErrorResponse(BaseModel):
+    error: str
+    error_type: str
+
+
+router = APIRouter(tags=["text-embeddings-inference"], route_class=TeiRoute)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 413, 429, 503, 504)
+}
+
+
+Endpoint = Callable[..., Any]
+
+
+def _body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, Any]:
     content = {"schema": model.model_json_schema(), "example": example}
     return {"requestBody": {"required": True, "content": {"application/json": content}}}
 
 
-@router.post(
-    "/embed",
-    dependencies=[Depends(require_api_key)],
-    responses=ERRORS,
-    openapi_extra=_body(EmbedRequest, {"inputs": ["What is Deep Learning?"], "normalize": True}),
-)
-async def embed(request: Request, plane: Annotated[DataPlane, Depends(get_data_plane)]) -> JSONResponse:
+def _post(path: str, model: type[BaseModel], example: dict[str, Any]) -> Callable[[Endpoint], Endpoint]:
+    return router.post(
+        path, dependencies=[Depends(require_api_key)], responses=ERRORS, openapi_extra=_body(model, example)
+    )
+
+
+Plane = Annotated[DataPlane, Depends(get_data_plane)]
+
+
+async def _parsed(request: Request, plane: DataPlane, model: type[Any]) -> Any:
+    return parse_body(model, await read_json_body(request, plane.settings.max_payload_bytes))
+
+
+@_post("/embed", EmbedRequest, {"inputs": ["What is Deep Learning?"], "normalize": True})
+async def embed(request: Request, plane: Plane) -> JSONResponse:
     """One vector per input, normalized unless `normalize` is false."""
-    body = parse_body(EmbedRequest, await read_json_body(request, plane.settings.max_payload_bytes))
+    body: EmbedRequest = await _parsed(request, plane, EmbedRequest)
     return JSONResponse(encode_embeddings(await plane.run(request, body.job(plane.settings))))
 
 
-@router.post(
-    "/embed_all",
-    dependencies=[Depends(require_api_key)],
-    responses=ERRORS,
-    openapi_extra=_body(EmbedAllRequest, {"inputs": "What is Deep Learning?"}),
-)
-async def embed_all(request: Request, plane: Annotated[DataPlane, Depends(get_data_plane)]) -> JSONResponse:
+@_post("/embed_all", EmbedAllRequest, {"inputs": "What is Deep Learning?"})
+async def embed_all(request: Request, plane: Plane) -> JSONResponse:
     """Every token's vector (special tokens included), per input."""
-    body = parse_body(EmbedAllRequest, await read_json_body(request, plane.settings.max_payload_bytes))
+    body: EmbedAllRequest = await _parsed(request, plane, EmbedAllRequest)
     return JSONResponse(encode_token_embeddings(await plane.run(request, body.job(plane.settings))))
 
 
-@router.get("/info", responses=error_responses(503))
-async def info(plane: Annotated[DataPlane, Depends(get_data_plane)]) -> dict[str, Any]:
+@_post(
+    "/similarity",
+    SimilarityRequest,
+    {"inputs": {"source_sentence": "What is Deep Learning?", "sentences": ["Deep Learning is...", "Paris"]}},
+)
+async def similarity(request: Request, plane: Plane) -> JSONResponse:
+    """The cosine of `source_sentence` to each of `sentences`, in their order."""
+    body: SimilarityRequest = await _parsed(request, plane, SimilarityRequest)
+    return JSONResponse(similarity_scores(await plane.run(request, body.job(plane.settings))))
+
+
+def _label_count(plane: DataPlane) -> int:
+    task = plane.model.task("text-classification")  # an embedding model: 400 saying what it does
+    return len(task.labels) if isinstance(task, TextClassificationTask) else 1
+
+
+@_post("/predict", PredictRequest, {"inputs": ["What is Deep Learning?", "Deep Learning is..."]})
+async def predict(request: Request, plane: Plane) -> JSONResponse:
+    """Every label's score per input (a pair `[a, b]` is one input), best first."""
+    body: PredictRequest = await _parsed(request, plane, PredictRequest)
+    answers = await plane.run(request, body.job(_label_count(plane), plane.settings))
+    return JSONResponse(encode_predictions(answers, body.single))
+
+
+@_post(
+    "/rerank", RerankRequest, {"query": "What is Deep Learning?", "texts": ["Deep Learning is...", "Paris"]}
+)
+async def rerank(request: Request, plane: Plane) -> JSONResponse:
+    """`texts` by a cross-encoder's score for `(query, text)`, best first, with their `index`."""
+    body: RerankRequest = await _parsed(request, plane, RerankRequest)
+    answers = await plane.run(request, body.job(_label_count(plane), plane.settings))
+    return JSONResponse(body.ranks(answers))
+
+
+@_post("/tokenize", TokenizeRequest, {"inputs": "What is Deep Learning?"})
+async def tokenize(request: Request, plane: Plane) -> JSONResponse:
+    """Each input's tokens: id, text, whether special, and its character span in the input."""
+    body: TokenizeRequest = await _parsed(request, plane, TokenizeRequest)
+    texts = body.texts(plane.settings)
+    prompt = ""
+    if body.prompt_name is not None:
+        task = plane.model.task("feature-extraction")  # prompts are an embedding model's
+        named = task.prompt(body.prompt_name) if isinstance(task, FeatureExtractionTask) else ""
+        if isinstance(named, Exception):
+            raise InvalidRequestError(str(named))
+        prompt = named
+    tokenizer = _tokenizer(plane)
+    return JSONResponse(
+        [encode_tokens(tokens_of(tokenizer, prompt + text, body.add_special_tokens)) for text in texts]
+    )
+
+
+@_post("/decode", DecodeRequest, {"ids": [101, 1327, 1110, 7643, 9681, 136, 102]})
+async def decode(request: Request, plane: Plane) -> JSONResponse:
+    """Each list of token ids as text, without the special tokens unless `skip_special_tokens` is false."""
+    body: DecodeRequest = await _parsed(request, plane, DecodeRequest)
+    tokenizer = _tokenizer(plane)
+    return JSONResponse(
+        [
+            text_of(tokenizer, ids, where, body.skip_special_tokens)
+            for where, ids in body.id_lists(plane.settings)
+        ]
+    )
+
+
+def _tokenizer(plane: DataPlane) -> Any:
+    if plane.model.tokenizer is None:
+        raise InvalidRequestError("This model has no tokenizer to list tokens with.")
+    return plane.model.tokenizer
+
+
+@router.get("/info", responses={503: {"model": ErrorResponse}})
+async def info(plane: Plane) -> dict[str, Any]:
     """TEI's model info, with the fields that mean something here."""
-    task = plane.model.tasks.get("feature-extraction")
-    if isinstance(task, FeatureExtractionTask):
-        model_type: dict[str, Any] = {"embedding": {"pooling": task.config.pooling}}
-        max_input_length: int | None = task.max_tokens
+    tasks = plane.model.tasks
+    embedder, classifier = tasks.get("feature-extraction"), tasks.get("text-classification")
+    max_input_length: int | None = None
+    if isinstance(embedder, FeatureExtractionTask):
+        model_type: dict[str, Any] = {"embedding": {"pooling": embedder.config.pooling}}
+        max_input_length = embedder.max_tokens
+    elif isinstance(classifier, TextClassificationTask):
+        id2label = {str(index): label for index, label in enumerate(classifier.labels)}
+        kind = "reranker" if len(id2label) == 1 else "classifier"
+        model_type = {kind: {"id2label": id2label, "label2id": {v: int(k) for k, v in id2label.items()}}}
+        max_input_length = classifier.max_tokens
     else:
-        model_type, max_input_length = {"other": {"tasks": list(plane.model.tasks)}}, None
+        model_type = {"other": {"tasks": list(tasks)}}
     described: dict[str, Any] = {
         "model_id": plane.model.source,
         "model_dtype": plane.model.precision,
