@@ -71,8 +71,8 @@ def cpp_compiler() -> str | None:
 
 
 def check_compilable(model: PreTrainedModel, precision: Precision, device: torch.device) -> str | None:
-    """Why this model cannot be compiled here, or None. Packages replace a head model's encoder;
-    a bare encoder (feature extraction) has none to replace."""
+    """Why this model cannot be compiled here, or None. Packages replace the encoder a model holds
+    (a head model's, or the one `BareEncoder` holds for feature extraction)."""
     try:
         encoder_of(model)
     except ModelLoadError as exc:

@@ -13,8 +13,10 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -56,13 +58,21 @@ def run_load(base_url: str, sentences: list[str], concurrency: int, seconds: flo
     return asyncio.run(run_httpx_load(base_url, sentences, concurrency, seconds))
 
 
-def run_wrk_load(base_url: str, sentences: list[str], concurrency: int, seconds: float) -> LoadResult:
+def run_wrk_load(
+    base_url: str,
+    sentences: list[str],
+    concurrency: int,
+    seconds: float,
+    path: str = "/score",
+    body: Callable[[str], Any] = request_body,
+) -> LoadResult:
+    """`body(sentence)`: the JSON each request posts to `path` (Azure's /score body by default)."""
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl") as bodies:
-        bodies.writelines(json.dumps(request_body(sentence)) + "\n" for sentence in sentences)
+        bodies.writelines(json.dumps(body(sentence)) + "\n" for sentence in sentences)
         bodies.flush()
         command = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "120s"]
         completed = subprocess.run(
-            [*command, "-s", str(WRK_SCRIPT), base_url, "--", bodies.name],
+            [*command, "-s", str(WRK_SCRIPT), base_url, "--", bodies.name, path],
             capture_output=True,
             text=True,
             check=True,

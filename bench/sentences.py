@@ -1,4 +1,4 @@
-"""Varied English sentences with masks, from the SQuAD contexts (Wikipedia prose) in ../shared."""
+"""Varied English sentences (with masks, or plain), from the SQuAD contexts (Wikipedia prose) in ../shared."""
 
 import json
 import random
@@ -11,8 +11,8 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 PLAIN_WORD = re.compile(r"^[A-Za-z]{3,}$")
 
 
-def masked_sentences(count: int, seed: int = 0, min_words: int = 6, max_words: int = 40) -> list[str]:
-    """`count` sentences of min_words..max_words words; one word masked, a second in one of four."""
+def wikipedia_sentences(rng: random.Random, min_words: int = 6, max_words: int = 40) -> list[str]:
+    """Every distinct sentence of min_words..max_words words, shuffled by `rng`."""
     files = sorted(SQUAD.glob("*.jsonl"))
     if not files:
         raise SystemExit(f"No SQuAD data under {SQUAD}: the benchmark reads its sentences from ../shared.")
@@ -25,8 +25,14 @@ def masked_sentences(count: int, seed: int = 0, min_words: int = 6, max_words: i
             if min_words <= len(sentence.split()) <= max_words
         }
     )
-    rng = random.Random(seed)
     rng.shuffle(sentences)
+    return sentences
+
+
+def masked_sentences(count: int, seed: int = 0, min_words: int = 6, max_words: int = 40) -> list[str]:
+    """`count` sentences of min_words..max_words words; one word masked, a second in one of four."""
+    rng = random.Random(seed)
+    sentences = wikipedia_sentences(rng, min_words, max_words)
     masked = []
     for sentence in sentences:
         words = sentence.split()

@@ -1,17 +1,19 @@
--- wrk script: POST one sentence per request to /score, cycling through a file of JSON bodies,
--- and print a JSON summary. Usage: wrk -t1 -cN -dSs -s bench/wrk_score.lua URL -- BODIES_FILE
+-- wrk script: POST one sentence per request to /score (or PATH), cycling through a file of JSON
+-- bodies, and print a JSON summary. Usage: wrk -t1 -cN -dSs -s bench/wrk_score.lua URL -- BODIES_FILE [PATH]
 local bodies = {}
 local index = 0
+local path = "/score"
 
 init = function(args)
   for line in io.lines(args[1]) do
     bodies[#bodies + 1] = line
   end
+  path = args[2] or path
 end
 
 request = function()
   index = index % #bodies + 1
-  return wrk.format("POST", "/score", { ["Content-Type"] = "application/json" }, bodies[index])
+  return wrk.format("POST", path, { ["Content-Type"] = "application/json" }, bodies[index])
 end
 
 done = function(summary, latency, requests)

@@ -20,6 +20,7 @@ from app.compiled_package import encoder_of
 from app.engine.offline import predict_all
 from app.errors import ModelLoadError
 from app.tasks.checkpoint import load_served_model
+from app.tasks.feature_extraction import EmbeddingOptions
 from app.tasks.fill_mask import FillMaskOptions
 from app.tasks.question_answering import QuestionAnsweringOptions
 from tests.tasks.test_model import INPUTS, _normalized
@@ -83,6 +84,24 @@ def test_compiled_question_answering_equals_eager(
                 (span.answer, span.start, span.end) for span in exact
             ]
             assert [span.score for span in answer] == pytest.approx([span.score for span in exact], abs=1e-4)
+
+
+@needs_cpp_compiler
+def test_a_compiled_bare_encoder_embeds_as_eager_does(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    """Feature extraction: the encoder BareEncoder holds is compiled in its place."""
+    compiled = load_served_model(
+        str(tiny_bert_dir), device="cpu", task="feature-extraction", compile="on", compile_cache=tmp_path
+    )
+    eager = load_served_model(str(tiny_bert_dir), device="cpu", task="feature-extraction")
+    assert compiled.compiled and not eager.compiled
+    texts = [_normalized(text).replace("[MASK]", "dog") for text in INPUTS]
+    for batch_size in (1, 5, 32):
+        answers = predict_all(
+            compiled.tasks["feature-extraction"], texts, EmbeddingOptions(), 4096, batch_size
+        )
+        expected = predict_all(eager.tasks["feature-extraction"], texts, EmbeddingOptions(), 4096, batch_size)
+        for answer, exact in zip(answers, expected, strict=True):
+            assert answer.vector == pytest.approx(exact.vector, abs=1e-4)
 
 
 def _package_sources(package: Path) -> str:

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from transformers import (
     AutoModel,
     AutoModelForNextSentencePrediction,
@@ -33,14 +34,35 @@ SENTENCE = "Paris is the capital of France."
 LONG_TEXT = " ".join(["The city of Paris is the capital of France."] * 8)
 
 
-class EncoderOnly:
-    """AutoModel without BERT's pooler: sentence embeddings pool the last hidden state themselves,
-    and a masked LM's weights (bert-base-cased's) hold no pooler to load."""
+class BareEncoder(torch.nn.Module):
+    """An encoder without a head (AutoModel without BERT's pooler: sentence embeddings pool the last
+    hidden state themselves, and a masked LM's weights, bert-base-cased's, hold no pooler to load),
+    held under its `base_model_prefix` as a head model holds its encoder, so that compiling can put
+    the compiled encoder in its place the same way."""
 
-    @staticmethod
-    def from_pretrained(*args: Any, **kwargs: Any) -> PreTrainedModel:
-        model: PreTrainedModel = AutoModel.from_pretrained(*args, add_pooling_layer=False, **kwargs)
-        return model
+    def __init__(self, encoder: PreTrainedModel) -> None:
+        super().__init__()
+        self.base_model_prefix: str = encoder.base_model_prefix
+        self.config = encoder.config
+        setattr(self, self.base_model_prefix, encoder)
+
+    @property
+    def device(self) -> torch.device:
+        # A compiled encoder holds its weights inside the package, none as parameters: it runs on
+        # CPUs only (app.compilation).
+        parameter = next(self.parameters(), None)
+        return parameter.device if parameter is not None else torch.device("cpu")
+
+    def forward(self, **inputs: Any) -> Any:
+        return getattr(self, self.base_model_prefix)(**inputs)
+
+    @classmethod
+    def from_pretrained(cls, *args: Any, **kwargs: Any) -> Any:
+        """As AutoModel's (with `output_loading_info`, the pair), the encoder wrapped."""
+        loaded = AutoModel.from_pretrained(*args, add_pooling_layer=False, **kwargs)
+        if isinstance(loaded, tuple):
+            return cls(loaded[0]), loaded[1]
+        return cls(loaded)
 
 
 @dataclass(frozen=True)
@@ -105,7 +127,7 @@ TASKS: dict[TaskName, TaskSpec] = {
         TaskSpec(
             "feature-extraction",
             "embeds texts",
-            EncoderOnly,
+            BareEncoder,
             lambda model, tokenizer, source: FeatureExtractionTask(
                 model, tokenizer, read_embedding_config(local_folder(ModelSource.single(source)))
             ),

@@ -50,6 +50,16 @@
       request: () => ({ inputs: { text: value("nsp-text"), text_pair: value("nsp-text-pair") } }),
       render: (answer) => renderLabelBars(answer, "Does the second sentence follow the first?"),
     },
+    "feature-extraction": {
+      title: "Similarity",
+      request: () => ({
+        inputs: {
+          source_sentence: value("similarity-query"),
+          sentences: value("similarity-texts").split("\n").filter((line) => line.trim()),
+        },
+      }),
+      render: renderSimilarity,
+    },
   };
 
   const served = { tasks: [], labels: null };
@@ -278,6 +288,15 @@
     return bars(
       sorted.map((row) => ({ name: row.label, score: row.score })),
       label,
+    );
+  }
+
+  // Sentence-similarity answers one cosine per text, in the texts' order: drawn best first.
+  function renderSimilarity(answer, request) {
+    const rows = request.inputs.sentences.map((text, index) => ({ name: text, score: answer[index] }));
+    return bars(
+      rows.sort((a, b) => b.score - a.score),
+      "Cosine similarity of each text to the query",
     );
   }
 

@@ -452,3 +452,26 @@ def wait_for_requests_in_flight(base_url: str, count: int, timeout_s: float = 10
         if time.monotonic() > deadline:
             raise AssertionError(f"never {count} request(s) in flight")
         time.sleep(0.01)
+
+
+# ---- embeddings ----------------------------------------------------------------------------------
+
+
+def test_similarity_bars_equal_the_library_cosines(open_playground: Callable[..., Playground]) -> None:
+    from sentence_transformers import SentenceTransformer, util
+
+    from tests.minilm import minilm_folder
+
+    query = "Where is the Eiffel Tower?"
+    texts = ["The Eiffel Tower stands in Paris.", "Bananas are rich in potassium.", "Paris is in France."]
+    library = SentenceTransformer(str(minilm_folder()), device="cpu")
+    expected = util.cos_sim(library.encode([query]), library.encode(texts))[0].tolist()
+    with live_server(model_id=str(minilm_folder()), api_key=API_KEY) as base_url:
+        playground = open_playground(base_url)
+        with playground.page.expect_request(lambda request: request.method == "POST") as sent:
+            playground.run({"#similarity-query": query, "#similarity-texts": "\n".join([*texts, "  "])})
+        assert sent.value.post_data_json == {"inputs": {"source_sentence": query, "sentences": texts}}
+        bars = playground.bars()
+    assert [label for label, _ in bars] == [texts[i] for i in sorted(range(3), key=lambda i: -expected[i])]
+    assert [score for _, score in bars] == pytest.approx(sorted(expected, reverse=True), abs=1e-5)
+    assert not playground.problems
