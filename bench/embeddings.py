@@ -4,8 +4,9 @@ bf16 and int8 cost in accuracy.
 For each precision, a server on the model (`python -m app serve`) takes one text per request from
 wrk at concurrency 1, 8 and 32 through TEI's `/embed` and OpenAI's `/v1/embeddings`; beside it,
 `SentenceTransformer.encode` on the same texts in batches of 32, in this process (the server is
-stopped by then: one at a time on the CPUs). Every precision's vectors of the texts are compared to
-the library's fp32 ones (cosine: min and mean).
+stopped by then: one at a time on the CPUs), and the served task in process, batched as the server
+batches (`predict_all`), as the ceiling the server could reach. Every precision's vectors of the
+texts are compared to the library's fp32 ones (cosine: min and mean).
 
     python -m bench.embeddings [--model DIR] [--seconds 10] [--precisions fp32 bf16 int8] [--compile auto|off]
 
@@ -55,6 +56,27 @@ def library_rate(model: Path, texts: list[str], runs: int) -> tuple[float, np.nd
         vectors = library.encode(texts, batch_size=32, convert_to_numpy=True)
         rates.append(len(texts) / (time.perf_counter() - started))
     return statistics.median(rates), vectors
+
+
+def engine_rate(model: Path, precision: str, compile: str, texts: list[str], runs: int) -> float:
+    """Median texts/s of the served task in this process, batched by the server's policy
+    (`predict_all`), without HTTP: what the server could reach."""
+    from app.config import Settings
+    from app.engine.offline import predict_all
+    from app.tasks.checkpoint import load_served_model
+    from app.tasks.feature_extraction import EmbeddingOptions
+
+    settings = Settings()
+    served = load_served_model(str(model), "cpu", precision, compile=compile, auto_truncate=True)  # type: ignore[arg-type]
+    task = served.tasks["feature-extraction"]
+    limits = (settings.max_batch_tokens, settings.max_batch_size)
+    predict_all(task, texts[:64], EmbeddingOptions(), *limits)  # warm-up
+    rates = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        predict_all(task, texts, EmbeddingOptions(), *limits)
+        rates.append(len(texts) / (time.perf_counter() - started))
+    return statistics.median(rates)
 
 
 def cosines(ours: np.ndarray, reference: np.ndarray) -> dict[str, float]:
@@ -121,12 +143,16 @@ def main() -> None:
         "library_per_s": round(library, 1),
     }
     for precision in args.precisions:
+        in_process = engine_rate(model, precision, args.compile, texts, args.runs)
+        print(f"  {precision} in process (the engine's batches, no HTTP): {in_process:.1f} texts/s")
         served = serve_and_load(model, precision, args.compile, texts, args.seconds)
         best = max(row["sentences_per_s"] for row in served["loads"].values())
         results[precision] = {
             **cosines(served["vectors"], reference),
             "best_per_s": best,
             "best_vs_library": round(best / library, 2),
+            "in_process_per_s": round(in_process, 1),
+            "best_vs_in_process": round(best / in_process, 2),
             "compiled": served["server"].get("compiled"),
             "loads": served["loads"],
         }

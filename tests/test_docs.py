@@ -124,3 +124,29 @@ def test_client_snippets_run_against_a_live_server(tiny_bert_dir: Path) -> None:
         for snippet in snippets:
             assert "localhost:5001" in snippet
             exec(snippet.replace("localhost:5001", host), {})
+
+
+@pytest.mark.e2e
+def test_readme_embedding_snippet_runs_against_a_live_server() -> None:
+    """The Python snippet of README's Embeddings section, run as written but for the server's port."""
+    from tests.minilm import minilm_folder
+
+    section = README.split("### Embeddings", 1)[1].split("\n## ", 1)[0]
+    (snippet,) = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    with live_server(model_id=str(minilm_folder()), model_name="bert-base-cased") as base_url:
+        exec(snippet.replace("localhost:5001", base_url.removeprefix("http://")), {})
+
+
+def test_readme_embedding_curls_are_answered() -> None:
+    from tests.minilm import minilm_folder
+
+    section = README.split("### Embeddings", 1)[1].split("\n## ", 1)[0]
+    curls = re.findall(r"curl -s -X POST http://localhost:5001(\S+) .*?-d '(.*?)'", section, re.DOTALL)
+    assert {path for path, _ in curls} >= {"/embed", "/similarity", "/v1/embeddings", "/score", "/tokenize"}
+    with TestClient(
+        create_app(Settings(model_id=str(minilm_folder()), model_name="bert-base-cased"))
+    ) as client:
+        wait_until_ready(client)
+        for path, body in curls:
+            answer = client.post(path, json=json.loads(body))
+            assert answer.status_code == 200, (path, answer.text)

@@ -1,7 +1,8 @@
 """Errors as `{"error": "..."}`, the shape of the Open Inference Protocol (tritonclient reads that
-key) and of Hugging Face's Inference API and TEI (huggingface_hub puts it in the exception it
-raises). Azure's routes answer `{"message": ...}`. The app's one set of exception handlers
-(`app.errors`) reads `error_body` from the route that matched, so these routers only name it.
+key) and of Hugging Face's Inference API (huggingface_hub puts it in the exception it raises).
+Azure's routes answer `{"message": ...}`, TEI's add `error_type`, OpenAI's nest an error object.
+The app's one set of exception handlers (`app.errors`) reads `error_body` from the route that
+matched, so these routers only name it.
 """
 
 from fastapi.routing import APIRoute

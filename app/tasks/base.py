@@ -9,6 +9,7 @@
 The engine knows only `Feature.input_ids` (for the token budget) and `forward`.
 """
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -123,9 +124,23 @@ def input_ids_of(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
     A fast tokenizer's `__call__` runs the Rust `encode_batch`, which lets go of the GIL; on the
     event loop under load, getting it back from the inference thread can take a whole switch
     interval (5 ms) for a sentence that takes 40 µs to tokenize. The Rust `encode` of one text keeps
-    it. With truncation or padding set on the Rust tokenizer, `__call__` would differ: it is used.
+    it. `__call__` (without truncation or padding, as here) turns off any truncation or padding
+    the Rust tokenizer was saved with (sentence-transformers' folders pad to 128): so does the copy
+    `encode` runs on.
     """
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None or backend.truncation is not None or backend.padding is not None:
+    if backend is None:
         return [list(ids) for ids in tokenizer(list(texts))["input_ids"]]
-    return [backend.encode(text).ids for text in texts]
+    plain = _PLAIN_BACKENDS.get(backend)
+    if plain is None:
+        plain = backend
+        if backend.truncation is not None or backend.padding is not None:
+            plain = type(backend).from_str(backend.to_str())
+            plain.no_truncation()
+            plain.no_padding()
+        _PLAIN_BACKENDS[backend] = plain
+    return [plain.encode(text).ids for text in texts]
+
+
+# Each Rust tokenizer's copy without truncation or padding (itself where it has neither).
+_PLAIN_BACKENDS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
