@@ -104,3 +104,31 @@ def looks_like_path(source: str) -> bool:
 def local_folder(source: ModelSource) -> Path | None:
     """The model's folder, where the model is one (not a hub id)."""
     return Path(source.model).expanduser() if looks_like_path(source.model) else None
+
+
+# What sentence-transformers reads besides the weights: its modules, their configs, its settings.
+SENTENCE_TRANSFORMERS_FILES = [
+    "modules.json",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+    "*Pooling/config.json",
+]
+
+
+def embedding_config_folder(source: ModelSource) -> Path | None:
+    """Where the model's sentence-transformers configuration is: its folder, or for a hub id the
+    hub cache's snapshot with those files fetched (transformers fetches only config, weights and
+    tokenizer). None where the hub cannot be asked: the model then pools as a plain checkpoint."""
+    folder = local_folder(source)
+    if folder is not None:
+        return folder
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(source.model, allow_patterns=SENTENCE_TRANSFORMERS_FILES))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
+        logger.warning(
+            "No sentence-transformers configuration for %s (%s): pooling as a plain checkpoint", source, exc
+        )
+        return None

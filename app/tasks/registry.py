@@ -18,7 +18,7 @@ from transformers import (
 )
 
 from app.config import TaskName
-from app.model_source import ModelSource, local_folder
+from app.model_source import ModelSource, embedding_config_folder
 from app.tasks.base import Task
 from app.tasks.embedding_config import read_embedding_config
 from app.tasks.feature_extraction import EmbeddingOptions, FeatureExtractionTask
@@ -129,7 +129,7 @@ TASKS: dict[TaskName, TaskSpec] = {
             "embeds texts",
             BareEncoder,
             lambda model, tokenizer, source: FeatureExtractionTask(
-                model, tokenizer, read_embedding_config(local_folder(ModelSource.single(source)))
+                model, tokenizer, read_embedding_config(embedding_config_folder(ModelSource.single(source)))
             ),
             EmbeddingOptions,
             False,

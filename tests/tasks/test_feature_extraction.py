@@ -177,3 +177,30 @@ def test_a_lowercasing_model_lowercases_the_prompt_with_the_text(
     cased = FeatureExtractionTask(task.model, task.tokenizer, replace(task.config, lowercase=False))
     prompt_kept_as_written = embed(cased, ["Paris the king sat"], EmbeddingOptions())
     assert np.abs(ours - prompt_kept_as_written).max() > 1e-3, "the prompt's case must matter here"
+
+
+def test_a_hub_model_reads_its_sentence_transformers_files_from_the_hub_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import huggingface_hub
+
+    from app.model_source import ModelSource, embedding_config_folder
+
+    asked: list[tuple[str, list[str]]] = []
+
+    def snapshot(repo_id: str, allow_patterns: list[str]) -> str:
+        asked.append((repo_id, allow_patterns))
+        return str(MINILM)  # what the cache holds once the files are fetched
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot)
+    folder = embedding_config_folder(ModelSource.single("sentence-transformers/all-MiniLM-L6-v2"))
+    assert read_embedding_config(folder).normalize is True
+    ((repo, patterns),) = asked
+    assert repo == "sentence-transformers/all-MiniLM-L6-v2"
+    assert "modules.json" in patterns and not any("safetensors" in pattern for pattern in patterns)
+
+    def offline(repo_id: str, allow_patterns: list[str]) -> str:
+        raise huggingface_hub.errors.LocalEntryNotFoundError("offline, not cached")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    assert embedding_config_folder(ModelSource.single("org/model")) is None
