@@ -3,7 +3,7 @@
 import importlib.util
 
 # `finetune` and `evaluate`: Trainer + accelerate, datasets, metrics and charts (the `train` extra).
-TRAIN_EXTRA_MODULES = ("accelerate", "datasets", "sklearn", "seqeval", "matplotlib")
+TRAIN_EXTRA_MODULES = ("accelerate", "datasets", "sklearn", "seqeval", "matplotlib", "peft")
 
 
 def _installed(module: str) -> bool:

@@ -5,7 +5,15 @@ import sys
 from pathlib import Path
 
 from app.datasets.records import DatasetError
-from app.finetuning.options import FINETUNE_TASKS, Columns, FinetuneOptions
+from app.finetuning.options import (
+    FINETUNE_TASKS,
+    LORA_ALPHA,
+    LORA_DROPOUT,
+    LORA_R,
+    LORA_TARGETS,
+    Columns,
+    FinetuneOptions,
+)
 
 
 def add_finetune_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -47,6 +55,17 @@ def add_finetune_parser(commands: "argparse._SubParsersAction[argparse.ArgumentP
     parser.add_argument(
         "--dry-run", action="store_true", help="Check the data, print the plan, train nothing."
     )
+    lora = parser.add_argument_group("LoRA (peft; defaults as Azure's fine-tuning component)")
+    lora.add_argument(
+        "--lora", action="store_true", help="Train a LoRA adapter and the head, not every weight."
+    )
+    lora.add_argument("--lora-r", type=int, default=LORA_R)
+    lora.add_argument("--lora-alpha", type=int, default=LORA_ALPHA)
+    lora.add_argument("--lora-dropout", type=float, default=LORA_DROPOUT)
+    lora.add_argument(
+        "--lora-targets", default=",".join(LORA_TARGETS), help="Modules the adapter wraps, comma-separated."
+    )
+    lora.add_argument("--merge", action="store_true", help="With --lora: also write DIR/model, merged.")
     columns = parser.add_argument_group("columns (defaults: the shared datasets' names)")
     columns.add_argument("--text-column", default="text")
     columns.add_argument("--text-pair-column")
@@ -93,6 +112,12 @@ def options_from(args: argparse.Namespace) -> FinetuneOptions:
             answers=args.answers_column,
         ),
         dry_run=args.dry_run,
+        lora=args.lora,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        lora_targets=tuple(name.strip() for name in args.lora_targets.split(",") if name.strip()),
+        merge=args.merge,
     )
 
 
@@ -114,6 +139,8 @@ def finetune_command(args: argparse.Namespace) -> int:
                 name: round(value, 4) for name, value in metrics[split].items() if isinstance(value, float)
             }
             print(f"{split}: {headline}")
-    if metrics:
+    if metrics and (options.output / "model").is_dir():
         print(f"model in {options.output / 'model'}; python -m app serve --model {options.output / 'model'}")
+    if metrics and options.lora:
+        print(f"LoRA adapter in {options.output / 'adapter'}")
     return 0

@@ -16,6 +16,9 @@ TrainPrecision = Literal["auto", "fp32", "bf16", "fp16"]
 # The anchors' defaults: Azure's components and transformers' run_classification/run_ner/run_qa.
 LEARNING_RATE = {"text-classification": 2e-5, "token-classification": 2e-5, "question-answering": 3e-5}
 MAX_SEQ_LENGTH = {"text-classification": 128, "token-classification": 128, "question-answering": 384}
+# LoRA as Azure's fine-tuning component sets it (azureml-assets finetune_acft_hf_nlp: r 8, alpha 128,
+# dropout 0), on the attention projections PEFT picks for BERT.
+LORA_R, LORA_ALPHA, LORA_DROPOUT, LORA_TARGETS = 8, 128, 0.0, ("query", "value")
 # The metric that picks the best checkpoint, as metrics.json names it.
 BEST_METRIC = {"text-classification": "macro_f1", "token-classification": "f1", "question-answering": "f1"}
 
@@ -57,6 +60,12 @@ class FinetuneOptions:
     label_names: tuple[str, ...] | None = None
     columns: Columns = field(default_factory=Columns)
     dry_run: bool = False
+    lora: bool = False  # train a LoRA adapter (and the head) instead of every weight
+    lora_r: int = LORA_R
+    lora_alpha: int = LORA_ALPHA
+    lora_dropout: float = LORA_DROPOUT
+    lora_targets: tuple[str, ...] = LORA_TARGETS
+    merge: bool = False  # with lora: also write the adapter merged into a plain checkpoint
     max_steps: int | None = None  # for tests and smoke runs: stop after this many optimizer steps
 
     @property

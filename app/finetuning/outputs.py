@@ -12,7 +12,7 @@ from typing import Any
 from app.evaluation.charts import pyplot, save
 from app.finetuning.options import FinetuneOptions
 
-LIBRARIES = ("torch", "transformers", "accelerate", "datasets", "scikit-learn", "seqeval")
+LIBRARIES = ("torch", "transformers", "accelerate", "datasets", "scikit-learn", "seqeval", "peft")
 
 
 def write_config(options: FinetuneOptions, labels: list[str] | None, precision: str) -> None:

@@ -36,7 +36,13 @@ def finetune(options: FinetuneOptions) -> dict[str, Any]:
     if not trainer.is_world_process_zero():
         return {}
     model_dir = options.output / MODEL_DIR
-    trainer.save_model(str(model_dir))  # the best checkpoint, with its tokenizer and label names
+    lora: dict[str, Any] | None = None
+    if options.lora:
+        from app.finetuning.lora import save_adapter
+
+        lora = save_adapter(trainer.model, tokenizer, options.output)  # type: ignore[arg-type]
+    else:
+        trainer.save_model(str(model_dir))  # the best checkpoint, with its tokenizer and label names
     bound = bind(options.task, trainer.model.eval(), tokenizer)  # type: ignore[union-attr,arg-type]
     metrics: dict[str, Any] = {}
     for split in ("validation", "test"):
@@ -58,6 +64,12 @@ def finetune(options: FinetuneOptions) -> dict[str, Any]:
         shutil.copyfile(confusion, options.output / "confusion_matrix.png")
     history = trainer.state.log_history
     metrics["train"] = train_summary(history, options.best_metric, trainer.state.best_metric)
+    if lora is not None:
+        metrics["train"]["lora"] = lora
+        if options.merge:
+            from app.finetuning.lora import save_merged
+
+            save_merged(trainer.model, tokenizer, model_dir)  # type: ignore[arg-type]
     (options.output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     learning_curves(history, options.best_metric, options.output / "learning_curves.png")
     write_report(options, data.sizes(), data.labels, metrics)

@@ -58,6 +58,11 @@ def load_model(options: FinetuneOptions, labels: list[str] | None) -> PreTrained
     created = sorted(info.get("missing_keys", []))
     if created:
         logger.info("New %s head, trained from scratch: %s", options.task, ", ".join(created))
+    if options.lora:
+        from app.finetuning.lora import parameter_counts, with_lora
+
+        model = with_lora(model, options, created)
+        logger.info("LoRA: %s", parameter_counts(model))
     return model  # type: ignore[no-any-return]
 
 
