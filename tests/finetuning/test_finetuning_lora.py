@@ -74,3 +74,23 @@ def test_lora_learns_and_the_merged_model_serves_its_answers(run: dict[str, Any]
     assert [row[0]["score"] for row in answer] == pytest.approx(
         [row["scores"][row["predicted"]] for row in predictions], abs=1e-4
     )
+
+
+@pytest.mark.parametrize(
+    ("task", "head"), [("token-classification", "classifier"), ("question-answering", "qa_outputs")]
+)
+def test_every_task_saves_its_head_with_the_adapter_and_merges(
+    tmp_path: Path, trainable_bert_dir: Path, task: str, head: str
+) -> None:
+    from tests.finetuning_runs import ner_rows, qa_rows, tagged_sentences
+
+    rows = ner_rows(tagged_sentences(16, seed=1)) if task == "token-classification" else qa_rows(16, seed=1)
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    arguments = ["--epochs", "1", "--batch-size", "8", "--lora", "--merge"]
+    assert finetune(task, trainable_bert_dir, tmp_path / "out", *arguments, train=train) == 0
+    with safe_open(str(tmp_path / "out" / "adapter" / "adapter_model.safetensors"), "pt") as weights:
+        names = list(weights.keys())
+    assert any(head in name for name in names)
+    with TestClient(create_app(Settings(model_id=str(tmp_path / "out" / "model")))) as client:
+        wait_until_ready(client)
+        assert client.get("/health/ready").json()["tasks"] == [task]
