@@ -128,9 +128,19 @@ def input_ids_of(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
     the Rust tokenizer was saved with (sentence-transformers' folders pad to 128): so does the copy
     `encode` runs on.
     """
+    plain = plain_backend(tokenizer)
+    if plain is None:
+        return [list(ids) for ids in tokenizer(list(texts))["input_ids"]]
+    return [plain.encode(text).ids for text in texts]
+
+
+def plain_backend(tokenizer: Any) -> Any:
+    """The fast tokenizer's Rust tokenizer without the truncation or padding it was saved with (a
+    cached copy; itself where it has neither), or None for a slow tokenizer. Its `encode` keeps
+    the GIL and gives ids, offsets and the special-tokens mask of one text."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
-        return [list(ids) for ids in tokenizer(list(texts))["input_ids"]]
+        return None
     plain = _PLAIN_BACKENDS.get(backend)
     if plain is None:
         plain = backend
@@ -139,7 +149,7 @@ def input_ids_of(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
             plain.no_truncation()
             plain.no_padding()
         _PLAIN_BACKENDS[backend] = plain
-    return [plain.encode(text).ids for text in texts]
+    return plain
 
 
 # Each Rust tokenizer's copy without truncation or padding (itself where it has neither).

@@ -1,7 +1,8 @@
 """A text's tokens as the model reads them, and token ids back to text: TEI's /tokenize and /decode.
 
-These need the tokenizer only, never the model, so they run where the request is read. Offsets are
-character positions in the text (Python's, as transformers' `return_offsets_mapping` gives them).
+These need the tokenizer only, never the model, so they run where the request is read, on the Rust
+tokenizer's own `encode` (`plain_backend`: it keeps the GIL). Offsets are character positions in
+the text (Python's, as transformers' `return_offsets_mapping` gives them).
 """
 
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from transformers import PreTrainedTokenizerBase
 
 from app.errors import InvalidRequestError
+from app.tasks.base import plain_backend
 
 
 @dataclass(frozen=True)
@@ -22,22 +24,13 @@ class Token:
 
 
 def tokens_of(tokenizer: PreTrainedTokenizerBase, text: str, add_special_tokens: bool = True) -> list[Token]:
-    if not tokenizer.is_fast:
+    backend = plain_backend(tokenizer)
+    if backend is None:
         raise InvalidRequestError("Listing tokens needs the model's fast (Rust) tokenizer; this one is not.")
-    encoding = tokenizer(
-        text,
-        add_special_tokens=add_special_tokens,
-        return_offsets_mapping=True,
-        return_special_tokens_mask=True,
-    )
-    ids = list(encoding["input_ids"])
+    encoding = backend.encode(text, add_special_tokens=add_special_tokens)
     tokens = []
     for token_id, (start, stop), special, spelling in zip(
-        ids,
-        encoding["offset_mapping"],
-        encoding["special_tokens_mask"],
-        tokenizer.convert_ids_to_tokens(ids),
-        strict=True,
+        encoding.ids, encoding.offsets, encoding.special_tokens_mask, encoding.tokens, strict=True
     ):
         if special:
             tokens.append(Token(token_id, spelling, True, None, None))

@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from app import __version__
-from app.errors import InvalidRequestError
+from app.errors import InvalidInputError, InvalidRequestError
 from app.serving.dependencies import require_api_key
 from app.serving.embedding_inputs import EmbedAllRequest, EmbedRequest, SimilarityRequest
 from app.serving.guards import read_json_body
@@ -123,13 +123,7 @@ async def tokenize(request: Request, plane: Plane) -> JSONResponse:
     """Each input's tokens: id, text, whether special, and its character span in the input."""
     body: TokenizeRequest = await _parsed(request, plane, TokenizeRequest)
     texts = body.texts(plane.settings)
-    prompt = ""
-    if body.prompt_name is not None:
-        task = plane.model.task("feature-extraction")  # prompts are an embedding model's
-        named = task.prompt(body.prompt_name) if isinstance(task, FeatureExtractionTask) else ""
-        if isinstance(named, Exception):
-            raise InvalidRequestError(str(named))
-        prompt = named
+    prompt = _prompt(plane, body.prompt_name) if body.prompt_name is not None else ""
     tokenizer = _tokenizer(plane)
     return JSONResponse(
         [encode_tokens(tokens_of(tokenizer, prompt + text, body.add_special_tokens)) for text in texts]
@@ -147,6 +141,16 @@ async def decode(request: Request, plane: Plane) -> JSONResponse:
             for where, ids in body.id_lists(plane.settings)
         ]
     )
+
+
+def _prompt(plane: DataPlane, name: str) -> str:
+    """The text the named prompt puts before each input; prompts are an embedding model's (another
+    model: 400 saying what it does)."""
+    task: FeatureExtractionTask = plane.model.task("feature-extraction")  # type: ignore[assignment]
+    prompt = task.prompt(name)
+    if isinstance(prompt, InvalidInputError):
+        raise prompt
+    return prompt
 
 
 def _tokenizer(plane: DataPlane) -> Any:
