@@ -26,3 +26,9 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
 
     resolved: dict[str, Any] = resolve(schema)
     return resolved
+
+
+def json_request_body(model: type[BaseModel], example: Any) -> dict[str, Any]:
+    """`openapi_extra` for a route that parses `model` itself: its inlined schema and an example."""
+    content = {"schema": inline_schema(model), "example": example}
+    return {"requestBody": {"required": True, "content": {"application/json": content}}}

@@ -1,6 +1,6 @@
 """`POST /v1/embeddings` (and KServe's `/openai/v1/embeddings`), as OpenAI's client calls it."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -11,6 +11,7 @@ from app.serving.guards import read_json_body
 from app.serving.jobs import DataPlane, get_data_plane
 from app.serving.model_naming import get_model_name
 from app.serving.openai.codec import EmbeddingsRequest, embeddings_job, encode_list, openai_error
+from app.serving.openapi_inline import json_request_body
 from app.serving.validation import parse_body
 
 
@@ -21,17 +22,7 @@ class OpenAIRoute(APIRoute):
 
 
 router = APIRouter(tags=["openai"], route_class=OpenAIRoute)
-BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": EmbeddingsRequest.model_json_schema(),
-                "example": {"input": ["What is Deep Learning?"], "model": "bert-base-cased"},
-            }
-        },
-    }
-}
+BODY = json_request_body(EmbeddingsRequest, {"input": ["What is Deep Learning?"], "model": "bert-base-cased"})
 
 
 async def embeddings(

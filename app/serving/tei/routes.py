@@ -15,6 +15,7 @@ from app.serving.dependencies import require_api_key
 from app.serving.embedding_inputs import EmbedAllRequest, EmbedRequest, SimilarityRequest
 from app.serving.guards import read_json_body
 from app.serving.jobs import DataPlane, get_data_plane
+from app.serving.openapi_inline import json_request_body
 from app.serving.tei.codec import (
     DecodeRequest,
     PredictRequest,
@@ -52,14 +53,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 Endpoint = Callable[..., Any]
 
 
-def _body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, Any]:
-    content = {"schema": model.model_json_schema(), "example": example}
-    return {"requestBody": {"required": True, "content": {"application/json": content}}}
-
-
 def _post(path: str, model: type[BaseModel], example: dict[str, Any]) -> Callable[[Endpoint], Endpoint]:
     return router.post(
-        path, dependencies=[Depends(require_api_key)], responses=ERRORS, openapi_extra=_body(model, example)
+        path,
+        dependencies=[Depends(require_api_key)],
+        responses=ERRORS,
+        openapi_extra=json_request_body(model, example),
     )
 
 
