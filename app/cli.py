@@ -20,7 +20,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bert-fill-mask", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="Serve /score over HTTP.")
-    serve.add_argument("--model", dest="model_id", help="Hub id or local folder (env MODEL_ID).")
+    serve.add_argument(
+        "--model",
+        dest="model_args",
+        action="append",
+        metavar="[NAME=]PATH",
+        help="Hub id or local folder (env MODEL_ID); repeat NAME=PATH for more models on one server, "
+        "a checkpoint or a LoRA adapter folder each (env MODELS).",
+    )
+    serve.add_argument(
+        "--model-repository",
+        type=Path,
+        help="A folder with one model per subfolder, named by it (env MODEL_REPOSITORY).",
+    )
+    serve.add_argument(
+        "--default-model", help="The model the routes without a model name use (env DEFAULT_MODEL)."
+    )
+    serve.add_argument(
+        "--max-loaded-models",
+        type=int,
+        help="Models in memory at most; the least recently used is unloaded (env MAX_LOADED_MODELS).",
+    )
     serve.add_argument(
         "--task",
         choices=TASK_NAMES,
@@ -166,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 SETTINGS_FLAGS = (
     "model_id",
+    "models",
+    "model_repository",
+    "default_model",
+    "max_loaded_models",
     "model_name",
     "task",
     "host",
@@ -182,6 +206,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
     overrides = {
         name: getattr(args, name) for name in SETTINGS_FLAGS if getattr(args, name, None) is not None
     }
+    models = getattr(args, "model_args", None) or []
+    if len(models) == 1 and "=" not in models[0]:
+        overrides["model_id"] = models[0]  # the one model, as ever
+    elif models:
+        overrides["models"] = models
     return Settings(**overrides)
 
 

@@ -2,10 +2,10 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL_ID = "bert-base-cased"
 
@@ -59,6 +59,28 @@ class Settings(BaseSettings):
         min_length=1,
         description="The model's name on the Open Inference Protocol routes (/v2/models/<name>). "
         "Unset: the checkpoint's folder name or hub name (bert-base-cased).",
+    )
+    models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="More models on one server, each NAME=PATH (a hub id, a checkpoint folder or a LoRA "
+        "adapter folder); the env twin MODELS separates them with commas. Adapters whose base is another "
+        "of the models share its weights.",
+    )
+    model_repository: Path | None = Field(
+        default=None,
+        description="A folder with one model per subfolder, each named by its subfolder: a checkpoint, "
+        "or a LoRA adapter whose adapter_config.json names its base.",
+    )
+    default_model: str | None = Field(
+        default=None,
+        description="The model that answers the routes without a model name (Azure's /score, POST /, "
+        "TEI's). Unset: the first model.",
+    )
+    max_loaded_models: int | None = Field(
+        default=None,
+        ge=1,
+        description="Models held in memory at most; beyond, the least recently used one is unloaded, "
+        "and loaded again when a request names it. Unset: no limit.",
     )
     host: str = Field(default="0.0.0.0", description="Address to listen on.")
     port: int = Field(default=5001, ge=1, le=65535, description="Port (5001, like Azure's inference server).")
@@ -141,6 +163,13 @@ class Settings(BaseSettings):
         description="If set, inference routes require `Authorization: Bearer <key>`; health stays open.",
     )
     log_inputs: bool = Field(default=False, description="Log input texts (off: no user text in logs).")
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _split_models(cls, value: object) -> object:
+        return (
+            [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value
+        )
 
 
 @lru_cache

@@ -30,6 +30,10 @@ class ModelNotReadyError(ServiceError):
     """The model is still loading or failed to load."""
 
 
+class UnknownModelError(ServiceError):
+    """A request names a model this server does not serve."""
+
+
 class ModelLoadError(ServiceError):
     """The checkpoint could not be loaded; the message says what to do."""
 
@@ -66,6 +70,7 @@ STATUS_BY_ERROR: dict[type[ServiceError], int] = {
     InvalidRequestError: 400,
     InvalidInputError: 400,
     ModelNotReadyError: 503,
+    UnknownModelError: 404,
     ModelLoadError: 503,
     QueueFullError: 429,
     EngineStoppedError: 503,

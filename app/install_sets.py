@@ -3,7 +3,8 @@
 import importlib.util
 
 # `finetune` and `evaluate`: Trainer + accelerate, datasets, metrics and charts (the `train` extra).
-TRAIN_EXTRA_MODULES = ("accelerate", "datasets", "sklearn", "seqeval", "matplotlib", "peft")
+# (accelerate comes with peft in the serving set: the server loads LoRA adapters with it.)
+TRAIN_EXTRA_MODULES = ("datasets", "sklearn", "seqeval", "matplotlib")
 
 
 def _installed(module: str) -> bool:

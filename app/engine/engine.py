@@ -59,6 +59,7 @@ class InferenceEngine:
         # One thread: torch already spreads a batch over every core.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self._worker: asyncio.Task[None] | None = None
+        self._closed = False
         self.failure: BaseException | None = None
 
     @property
@@ -66,6 +67,9 @@ class InferenceEngine:
         return len(self._queue)
 
     def start(self) -> None:
+        if self._closed:  # started again after close (an app's second lifespan)
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+            self._closed = False
         self._worker = asyncio.create_task(self._run(), name="inference-worker")
         self._worker.add_done_callback(self._on_worker_exit)
 
@@ -84,6 +88,10 @@ class InferenceEngine:
         # If this request is cancelled (client gone), gather cancels the futures and the worker
         # drops those items before compute.
         return list(await asyncio.gather(*(item.future for item in items)))
+
+    async def run_exclusive(self, work: Callable[[], Any]) -> Any:
+        """`work()` on the inference thread, between batches: for changes to modules a batch runs."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     async def _run(self) -> None:
         while True:
@@ -168,6 +176,7 @@ class InferenceEngine:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
         self._executor.shutdown(wait=True)
+        self._closed = True
 
 
 def _settle(item: WorkItem, outcome: Any) -> None:

@@ -42,10 +42,12 @@ def parameter_counts(model: Any) -> dict[str, int]:
 
 
 def save_adapter(model: PeftModel, tokenizer: PreTrainedTokenizerBase, output: Path) -> dict[str, Any]:
-    """DIR/adapter (adapter_config.json names the base) and, with --merge, DIR/model merged; the
-    adapter's size and parameter counts, for metrics.json."""
+    """DIR/adapter: adapter_config.json naming the base, the weights, the tokenizer, and the task
+    model's config.json (its labels, which peft does not keep); the adapter's size and parameter
+    counts, for metrics.json."""
     folder = output / ADAPTER_DIR
     model.save_pretrained(str(folder))
+    model.get_base_model().config.save_pretrained(str(folder))  # type: ignore[union-attr,operator]
     tokenizer.save_pretrained(str(folder))
     size = sum(path.stat().st_size for path in folder.glob("adapter_model.*"))
     return parameter_counts(model) | {"adapter_bytes": size}

@@ -14,28 +14,23 @@ from fastapi.openapi.utils import get_openapi
 from app import __version__
 from app.config import Settings, get_settings
 from app.engine.engine import InferenceEngine
-from app.errors import register_exception_handlers
-from app.model_source import resolve_model_source
+from app.errors import ModelLoadError, register_exception_handlers
+from app.repository.repository import ModelLoader, ModelRepository
+from app.repository.specs import model_specs
 from app.serving.admission import AdmissionControl, AdmissionMiddleware
 from app.serving.azure.routes import router as azure_router
 from app.serving.azure.schemas import ScoreRequest
 from app.serving.health_routes import router as health_router
 from app.serving.huggingface.routes import router as huggingface_router
 from app.serving.kserve_v1.routes import router as kserve_v1_router
-from app.serving.lifespan import (
-    ModelLoader,
-    ServingState,
-    batch_limits_for,
-    load_and_warm_up,
-    model_loader_for,
-)
+from app.serving.lifespan import ServingState, batch_limits_for, load_models, model_loader_for, warm_up
 from app.serving.metrics import ServiceMetrics
 from app.serving.observability import RequestContextMiddleware
+from app.serving.open_inference.repository_routes import router as repository_router
 from app.serving.open_inference.routes import router as open_inference_router
 from app.serving.openai.routes import router as openai_router
 from app.serving.playground_routes import router as playground_router
 from app.serving.tei.routes import router as tei_router
-from app.tasks.checkpoint import ServedModel
 
 logger = logging.getLogger(__name__)
 
@@ -56,18 +51,29 @@ def create_app(
     settings = settings or get_settings()
     metrics = ServiceMetrics()
     admission = AdmissionControl(settings.max_concurrent_requests, settings.max_refusals_per_s)
-    state = ServingState(source=resolve_model_source(settings))
 
     def fail(reason: str) -> None:
         logger.error("%s", reason)
         on_fatal()
 
-    def make_engine(model: ServedModel) -> InferenceEngine:
-        return InferenceEngine(
-            batch_limits_for(settings),
-            on_batch=metrics.observe_batch,
-            on_failure=lambda exc: fail(f"The inference worker died: {exc!r}"),
+    engine = InferenceEngine(
+        batch_limits_for(settings),
+        on_batch=metrics.observe_batch,
+        on_failure=lambda exc: fail(f"The inference worker died: {exc!r}"),
+    )
+    state = ServingState(repository=None, engine=engine)
+    try:
+        state.repository = ModelRepository(
+            model_specs(settings),
+            engine,
+            load_model or model_loader_for(settings),
+            warm_up,
+            default_model=settings.default_model,
+            max_loaded_models=settings.max_loaded_models,
+            folder=settings.model_repository,
         )
+    except ModelLoadError as exc:  # the list of models itself is wrong: nothing to serve
+        state.load_error = exc.message
 
     def finish_loading(loading: "asyncio.Task[float]") -> None:
         if loading.cancelled():
@@ -79,14 +85,15 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loading = asyncio.create_task(
-            load_and_warm_up(state, load_model or model_loader_for(settings), make_engine)
-        )
+        if state.load_error is not None:
+            fail(state.load_error)
+            yield
+            return
+        loading = asyncio.create_task(load_models(state))
         loading.add_done_callback(finish_loading)
         yield
         loading.cancel()
-        if state.engine is not None:
-            await state.engine.close()
+        await engine.close()
 
     app = FastAPI(
         title="BERT inference server",
@@ -100,12 +107,13 @@ def create_app(
     app.state.metrics = metrics
     app.state.admission = admission
     metrics.track(
-        queue_depth=lambda: state.engine.queued_inputs if state.engine is not None else 0,
+        queue_depth=lambda: engine.queued_inputs,
         in_flight=lambda: admission.in_flight,
     )
     app.include_router(health_router)
     app.include_router(azure_router)
     app.include_router(huggingface_router)
+    app.include_router(repository_router)  # before /v2's catch-all
     app.include_router(open_inference_router)
     app.include_router(kserve_v1_router)
     app.include_router(tei_router)

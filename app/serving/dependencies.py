@@ -1,12 +1,12 @@
-"""What every inference route shares: settings, the loaded model and engine, the API key."""
+"""What every inference route shares: settings, the models, the API key."""
 
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from app.config import Settings
-from app.engine.engine import InferenceEngine
 from app.errors import ModelNotReadyError
+from app.repository.repository import ModelRepository
 from app.serving.guards import check_api_key
 from app.serving.lifespan import ServingState
 from app.tasks.checkpoint import ServedModel
@@ -32,13 +32,15 @@ async def require_api_key(request: Request) -> None:
     check_api_key(request.headers.get("authorization"), request.app.state.settings.api_key)
 
 
-async def get_engine(serving: Annotated[ServingState, Depends(get_serving_state)]) -> InferenceEngine:
-    if serving.engine is None or not serving.ready:
+async def get_repository(serving: Annotated[ServingState, Depends(get_serving_state)]) -> ModelRepository:
+    """503 while there is none to ask (its list of models was wrong) or the engine died."""
+    if serving.repository is None or serving.load_error is not None or serving.engine.failure is not None:
         raise ModelNotReadyError(serving.not_ready_reason())
-    return serving.engine
+    return serving.repository
 
 
 async def get_model(serving: Annotated[ServingState, Depends(get_serving_state)]) -> ServedModel:
-    if serving.model is None or not serving.ready:
+    """The default model, once the server is ready."""
+    if not serving.ready or serving.repository is None or serving.repository.default.served is None:
         raise ModelNotReadyError(serving.not_ready_reason())
-    return serving.model
+    return serving.repository.default.served

@@ -28,10 +28,18 @@ async def liveness() -> dict[str, str]:
 
 @router.get("/health/ready", tags=["health"], responses={503: {"model": ErrorResponse}})
 async def readiness(serving: Annotated[ServingState, Depends(get_serving_state)]) -> JSONResponse:
-    """200 once the model is loaded and a warm-up prediction has run; 503 before, or if it died."""
-    if serving.model is None or not serving.ready:
-        return AzureJSONResponse({"message": serving.not_ready_reason()}, status_code=503)
-    return AzureJSONResponse({"status": "ready", **serving.model.describe()})
+    """200 once every model named at start has loaded (and run a warm-up prediction) or failed, and the
+    default one is served; 503 before, or if it died. The default model's description comes first, as
+    with one model; `models` lists each with its name, state (READY, LOADING, UNLOADING, UNAVAILABLE
+    with a reason), tasks and precision."""
+    repository = serving.repository
+    if not serving.ready or repository is None or repository.default.served is None:
+        body = {"message": serving.not_ready_reason()}
+        if repository is not None:
+            body["models"] = repository.index()  # type: ignore[assignment]
+        return AzureJSONResponse(body, status_code=503)
+    described = repository.default.served.describe()
+    return AzureJSONResponse({"status": "ready", **described, "models": repository.index()})
 
 
 @router.get("/metrics", tags=["health"], response_class=PlainTextResponse)

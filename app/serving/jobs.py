@@ -3,8 +3,9 @@
 codec encodes the task's own result records back into its wire shape."""
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,16 +40,17 @@ class InferenceJob:
 
 @dataclass(frozen=True)
 class DataPlane:
-    """What runs every protocol's jobs: the loaded model, its engine, the server's settings."""
+    """What runs every protocol's jobs: one of the server's models, the engine, the server's settings."""
 
     engine: InferenceEngine
     model: ServedModel
     settings: Settings
+    name: str
 
     async def run(self, request: Request, job: InferenceJob) -> list[Any]:
         """Each example's result record, from the served task named by the job."""
         task = self.model.task(job.task)  # a task this checkpoint cannot answer: 400 saying why
-        request.state.log_fields = {"task": job.task, "inputs": len(job.examples)} | (
+        request.state.log_fields = {"model": self.name, "task": job.task, "inputs": len(job.examples)} | (
             {"texts": job.logged_inputs} if self.settings.log_inputs else {}
         )
         timeout_ms = self.settings.request_timeout_ms
@@ -57,12 +59,29 @@ class DataPlane:
         return await predict_for_client(request, self.engine, task, job.examples, job.options, timeout_ms)
 
 
-async def get_data_plane(request: Request) -> DataPlane:
-    """The route dependency: 503 while the model is not ready."""
+@contextlib.asynccontextmanager
+async def data_plane(request: Request, name: str | None = None) -> AsyncIterator[DataPlane]:
+    """The named model's plane (the default model's without a name) while the request uses it: an
+    unload waits for it. 404 for a name the server does not serve; 503 while the model is not ready."""
     serving: ServingState = request.app.state.serving
-    if serving.engine is None or serving.model is None or not serving.ready:
+    repository = serving.repository
+    if repository is None or serving.load_error is not None or serving.engine.failure is not None:
         raise ModelNotReadyError(serving.not_ready_reason())
-    return DataPlane(serving.engine, serving.model, request.app.state.settings)
+    name = name or repository.default_name
+    async with repository.serving(name) as model:
+        yield DataPlane(serving.engine, model, request.app.state.settings, name)
+
+
+async def get_data_plane(request: Request) -> AsyncIterator[DataPlane]:
+    """The route dependency of the routes that name no model: the default one's plane."""
+    async with data_plane(request) as plane:
+        yield plane
+
+
+async def get_named_data_plane(request: Request, model_name: str) -> AsyncIterator[DataPlane]:
+    """The route dependency of the routes with a `{model_name}` in their path."""
+    async with data_plane(request, model_name) as plane:
+        yield plane
 
 
 async def predict_for_client(

@@ -1,28 +1,22 @@
-"""The model's life in the server: load once in the background, warm up, then serve."""
+"""The models' life in the server: loaded in the background, warmed up, then served."""
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.config import Settings
 from app.engine.engine import BatchLimits, InferenceEngine
 from app.engine.predict import predict
-from app.errors import ModelLoadError
-from app.model_source import ModelSource
+from app.repository.repository import ModelLoader, ModelRepository, ModelState
 from app.tasks.checkpoint import ServedModel, load_configured_model
 from app.tasks.options import task_options
 from app.tasks.registry import TASKS
 
 logger = logging.getLogger(__name__)
 
-ModelLoader = Callable[[ModelSource], ServedModel]
-EngineFactory = Callable[[ServedModel], InferenceEngine]
-
 
 def model_loader_for(settings: Settings) -> ModelLoader:
-    return lambda source: load_configured_model(settings, source)
+    return lambda source, shareable=False: load_configured_model(settings, source, shareable)
 
 
 def batch_limits_for(settings: Settings) -> BatchLimits:
@@ -36,21 +30,34 @@ def batch_limits_for(settings: Settings) -> BatchLimits:
 
 @dataclass
 class ServingState:
-    source: ModelSource
-    engine: InferenceEngine | None = None
-    model: ServedModel | None = None
+    """The server's models and the one engine they share. `load_error`: why the server cannot
+    serve at all (its models' list is wrong, or none of them loaded)."""
+
+    repository: ModelRepository | None
+    engine: InferenceEngine
     load_error: str | None = None
+    started: bool = False  # every model named at start has loaded or failed
 
     def not_ready_reason(self) -> str:
         if self.load_error is not None:
             return f"The model failed to load: {self.load_error}"
-        if self.engine is not None and self.engine.failure is not None:
+        if self.engine.failure is not None:
             return f"The inference worker died: {self.engine.failure!r}"
-        return f"The model '{self.source}' is still loading; retry shortly."
+        if self.repository is not None and self.started:
+            return ModelRepository.not_ready_reason(self.repository.default)
+        loading = self.repository.default.spec.source if self.repository is not None else "?"
+        return f"The model '{loading}' is still loading; retry shortly."
 
     @property
     def ready(self) -> bool:
-        return self.engine is not None and self.engine.failure is None
+        """Every model named at start settled, the default one served, the engine running."""
+        return (
+            self.started
+            and self.load_error is None
+            and self.engine.failure is None
+            and self.repository is not None
+            and self.repository.default.state is ModelState.READY
+        )
 
 
 async def warm_up(engine: InferenceEngine, model: ServedModel) -> None:
@@ -64,29 +71,17 @@ async def warm_up(engine: InferenceEngine, model: ServedModel) -> None:
         await predict(engine, task, examples[1:], options)
 
 
-async def load_and_warm_up(state: ServingState, load_model: ModelLoader, make_engine: EngineFactory) -> float:
-    """Load in a worker thread so liveness answers meanwhile; ready only after warm-up ran.
+async def load_models(state: ServingState) -> float:
+    """Start the engine and load every model in the background, so liveness answers meanwhile.
 
-    Returns the seconds it took; on failure, sets `state.load_error` instead of raising.
+    Returns the seconds it took; where no model could load, sets `state.load_error` instead of raising.
     """
     started = time.perf_counter()
-    engine: InferenceEngine | None = None
-    try:
-        model = await asyncio.to_thread(load_model, state.source)
-        engine = make_engine(model)
-        engine.start()
-        await warm_up(engine, model)
-    except ModelLoadError as exc:
-        state.load_error = exc.message
-    except Exception as exc:  # any failure must surface, never a silent hang
-        logger.exception("Unexpected failure while loading %s", state.source)
-        state.load_error = f"{type(exc).__name__}: {exc}"
-    if state.load_error is not None:
-        if engine is not None:
-            await engine.close()
-        return time.perf_counter() - started
-    state.model = model
-    state.engine = engine
-    seconds = time.perf_counter() - started
-    logger.info("Model %s ready in %.1f s", state.source, seconds)
-    return seconds
+    state.engine.start()
+    assert state.repository is not None
+    await state.repository.load_all()
+    entries = list(state.repository.entries.values())
+    if all(entry.state is not ModelState.READY for entry in entries):
+        state.load_error = "; ".join(entry.reason for entry in entries)
+    state.started = True
+    return time.perf_counter() - started

@@ -1,35 +1,32 @@
-"""The name of the one model this server serves, for the protocols that name models (/v2, /v1):
-MODEL_NAME, else the checkpoint's folder or hub name; and /v2's one version."""
+"""The models by name, for the protocols that name them (/v2, /v1, OpenAI's `model`, POST
+/models/{name}); and /v2's one version per model."""
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException
 
-from app.config import Settings
-from app.model_source import ModelSource
-from app.serving.dependencies import get_serving_state, get_settings
-from app.serving.lifespan import ServingState
+from app.errors import ModelNotReadyError
+from app.repository.repository import ModelRepository, ModelState
+from app.serving.dependencies import get_repository
+from app.tasks.checkpoint import ServedModel
 
 MODEL_VERSION = "1"
 
 
-def default_model_name(source: ModelSource) -> str:
-    """`bert-base-cased` for the hub's `google-bert/bert-base-cased`; a folder's own name."""
-    path = Path(source.model)
-    return path.name or path.resolve().name
+async def require_known_model(
+    model_name: str, repository: Annotated[ModelRepository, Depends(get_repository)]
+) -> None:
+    repository.entry(model_name)  # 404 naming the served ones
 
 
-async def get_model_name(
-    settings: Annotated[Settings, Depends(get_settings)],
-    serving: Annotated[ServingState, Depends(get_serving_state)],
-) -> str:
-    return settings.model_name or default_model_name(serving.source)
-
-
-async def require_known_model(model_name: str, served_name: Annotated[str, Depends(get_model_name)]) -> None:
-    if model_name != served_name:
-        raise HTTPException(404, f"Unknown model '{model_name}'; this server serves '{served_name}'.")
+async def get_named_model(
+    model_name: str, repository: Annotated[ModelRepository, Depends(get_repository)]
+) -> ServedModel:
+    """The model the path names, while it is loaded; 503 saying why where it is not."""
+    entry = repository.entry(model_name)
+    if entry.state is not ModelState.READY or entry.served is None:
+        raise ModelNotReadyError(ModelRepository.not_ready_reason(entry))
+    return entry.served
 
 
 async def require_known_version(model_name: str, model_version: str) -> None:

@@ -5,12 +5,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from app.serving.dependencies import get_serving_state, require_api_key
+from app.repository.repository import ModelRepository, ModelState
+from app.serving.dependencies import get_repository, require_api_key
 from app.serving.guards import read_json_body
-from app.serving.jobs import DataPlane, get_data_plane
+from app.serving.jobs import DataPlane, get_named_data_plane
 from app.serving.kserve_v1.codec import PREDICT_EXAMPLE, decode_predict, encode_predictions
-from app.serving.lifespan import ServingState
-from app.serving.model_naming import get_model_name
 from app.serving.protocol_errors import ErrorKeyRoute, error_responses
 
 router = APIRouter(prefix="/v1", tags=["v1"], route_class=ErrorKeyRoute)
@@ -19,23 +18,25 @@ PREDICT_BODY: dict[str, Any] = {
 }
 
 
-async def require_served_name(model_name: str, served: Annotated[str, Depends(get_model_name)]) -> None:
-    if model_name != served:  # KServe's own message
+async def require_served_name(
+    model_name: str, repository: Annotated[ModelRepository, Depends(get_repository)]
+) -> None:
+    if model_name not in repository.entries:  # KServe's own message
         raise HTTPException(404, f"Model with name {model_name} does not exist.")
 
 
 @router.get("/models")
-async def models(served: Annotated[str, Depends(get_model_name)]) -> dict[str, list[str]]:
-    return {"models": [served]}
+async def models(repository: Annotated[ModelRepository, Depends(get_repository)]) -> dict[str, list[str]]:
+    return {"models": list(repository.entries)}
 
 
 @router.get(
     "/models/{model_name}", dependencies=[Depends(require_served_name)], responses=error_responses(404, 503)
 )
 async def model_ready(
-    model_name: str, serving: Annotated[ServingState, Depends(get_serving_state)]
+    model_name: str, repository: Annotated[ModelRepository, Depends(get_repository)]
 ) -> dict[str, Any]:
-    if not serving.ready:
+    if repository.entries[model_name].state is not ModelState.READY:
         raise HTTPException(503, f"Model with name {model_name} is not ready.")
     return {"name": model_name, "ready": True}
 
@@ -48,7 +49,7 @@ async def model_ready(
 )
 async def predict(
     request: Request,
-    plane: Annotated[DataPlane, Depends(get_data_plane)],
+    plane: Annotated[DataPlane, Depends(get_named_data_plane)],
 ) -> JSONResponse:
     """`{"instances": [...]}` answered `{"predictions": [...]}`, one per instance."""
     body = await read_json_body(request, plane.settings.max_payload_bytes)

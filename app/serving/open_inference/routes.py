@@ -1,7 +1,8 @@
 """The /v2 routes: server and model health and metadata, and `infer`, with the versioned forms.
 
-One model, one version ("1"), named by MODEL_NAME (default: the checkpoint's folder or hub name).
-Health and metadata stay open like /health; `infer` needs the API key when one is set.
+Every model of the server by its name (MODEL_NAME for a single one, default: the checkpoint's folder
+or hub name), each with one version ("1"). Health and metadata stay open like /health; `infer` needs
+the API key when one is set.
 """
 
 from typing import Annotated, Any
@@ -9,15 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from app import __version__
-from app.serving.dependencies import (
-    get_model,
-    require_api_key,
-)
+from app.serving.dependencies import get_model, require_api_key
 from app.serving.guards import read_body
-from app.serving.jobs import DataPlane, InferenceJob, get_data_plane
+from app.serving.jobs import DataPlane, InferenceJob, get_named_data_plane
 from app.serving.model_naming import (
     MODEL_VERSION,
-    get_model_name,
+    get_named_model,
     require_known_model,
     require_known_version,
 )
@@ -43,7 +41,7 @@ from app.tasks.checkpoint import ServedModel
 
 SERVER_NAME = "bert-fill-mask"
 PLATFORM = "pytorch"
-EXTENSIONS = ["binary_tensor_data"]
+EXTENSIONS = ["binary_tensor_data", "model_repository"]
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 INFER_BODY: dict[str, Any] = {
     "requestBody": {
@@ -94,12 +92,12 @@ async def server_ready(_: Annotated[ServedModel, Depends(get_model)]) -> ServerR
 )
 @router.get("/v2/models/{model_name}", dependencies=KNOWN_MODEL, responses=error_responses(404, 503))
 async def model_metadata(
-    name: Annotated[str, Depends(get_model_name)], model: Annotated[ServedModel, Depends(get_model)]
+    model_name: str, model: Annotated[ServedModel, Depends(get_named_model)]
 ) -> ModelMetadata:
-    """The served tasks' input and output tensors (see docs/clients.md)."""
+    """The model's tasks' input and output tensors (see docs/clients.md)."""
     inputs, outputs = metadata_tensors(list(model.tasks))
     return ModelMetadata(
-        name=name, versions=[MODEL_VERSION], platform=PLATFORM, inputs=inputs, outputs=outputs
+        name=model_name, versions=[MODEL_VERSION], platform=PLATFORM, inputs=inputs, outputs=outputs
     )
 
 
@@ -109,10 +107,8 @@ async def model_metadata(
     responses=error_responses(404, 503),
 )
 @router.get("/v2/models/{model_name}/ready", dependencies=KNOWN_MODEL, responses=error_responses(404, 503))
-async def model_ready(
-    name: Annotated[str, Depends(get_model_name)], _: Annotated[ServedModel, Depends(get_model)]
-) -> ModelReady:
-    return ModelReady(name=name, ready=True)
+async def model_ready(model_name: str, _: Annotated[ServedModel, Depends(get_named_model)]) -> ModelReady:
+    return ModelReady(name=model_name, ready=True)
 
 
 INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -135,11 +131,7 @@ INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=INFER_RESPONSES,
     openapi_extra=INFER_BODY,
 )
-async def infer(
-    request: Request,
-    name: Annotated[str, Depends(get_model_name)],
-    plane: Annotated[DataPlane, Depends(get_data_plane)],
-) -> Response:
+async def infer(request: Request, plane: Annotated[DataPlane, Depends(get_named_data_plane)]) -> Response:
     """Each input row answered by the served task, as tensors (JSON or binary, per output)."""
     settings = plane.settings
     body = await read_body(request, settings.max_payload_bytes)
@@ -155,7 +147,7 @@ async def infer(
     )
     answers = await plane.run(request, job)
     header = {
-        "model_name": name,
+        "model_name": plane.name,
         "model_version": MODEL_VERSION,
         "id": prepared.id or request.state.request_id,
         "parameters": {"task": prepared.task},

@@ -62,4 +62,5 @@ def _encoded(vector: list[float], encoding_format: str) -> list[float] | str:
 
 def openai_error(status: int, message: str) -> dict[str, Any]:
     kind = ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    code = "model_not_found" if status == 404 else None  # OpenAI's code for a model it does not serve
+    return {"error": {"message": message, "type": kind, "param": "model" if code else None, "code": code}}

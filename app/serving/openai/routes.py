@@ -6,10 +6,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from app.serving.dependencies import require_api_key
+from app.config import Settings
+from app.repository.repository import ModelRepository
+from app.serving.dependencies import get_repository, get_settings, require_api_key
 from app.serving.guards import read_json_body
-from app.serving.jobs import DataPlane, get_data_plane
-from app.serving.model_naming import get_model_name
+from app.serving.jobs import data_plane
 from app.serving.openai.codec import EmbeddingsRequest, embeddings_job, encode_list, openai_error
 from app.serving.openapi_inline import json_request_body
 from app.serving.validation import parse_body
@@ -25,15 +26,17 @@ router = APIRouter(tags=["openai"], route_class=OpenAIRoute)
 BODY = json_request_body(EmbeddingsRequest, {"input": ["What is Deep Learning?"], "model": "bert-base-cased"})
 
 
-async def embeddings(
-    request: Request,
-    plane: Annotated[DataPlane, Depends(get_data_plane)],
-    model_name: Annotated[str, Depends(get_model_name)],
-) -> JSONResponse:
-    """`{"object": "list", "data": [{"object": "embedding", "embedding", "index"}], "model", "usage"}`."""
-    body = parse_body(EmbeddingsRequest, await read_json_body(request, plane.settings.max_payload_bytes))
-    answers = await plane.run(request, embeddings_job(body, plane.settings))
-    return JSONResponse(encode_list(answers, body.encoding_format, body.model or model_name))
+async def embeddings(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> JSONResponse:
+    """`{"object": "list", "data": [{"object": "embedding", "embedding", "index"}], "model", "usage"}`.
+
+    `model` names the server's model; on a server of one model, any name reaches it (OpenAI's
+    clients must send one, and often send a fixed one)."""
+    body = parse_body(EmbeddingsRequest, await read_json_body(request, settings.max_payload_bytes))
+    repository: ModelRepository = await get_repository(request.app.state.serving)
+    name = body.model if body.model in repository.entries or len(repository.entries) > 1 else None
+    async with data_plane(request, name) as plane:
+        answers = await plane.run(request, embeddings_job(body, plane.settings))
+    return JSONResponse(encode_list(answers, body.encoding_format, body.model or plane.name))
 
 
 for path in ("/v1/embeddings", "/openai/v1/embeddings"):

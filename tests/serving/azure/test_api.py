@@ -110,13 +110,17 @@ def test_health_routes(client: TestClient) -> None:
     root = client.get("/")
     assert (root.status_code, root.text) == (200, "Healthy")
     assert client.get("/health/live").json() == {"status": "live"}
-    assert client.get("/health/ready").json() == {
-        "status": "ready",
+    described = {
         "model": "fake-model",
         "tasks": ["fill-mask"],
         "precision": "fp32",
         "device": "cpu",
         "compiled": False,
+    }
+    assert client.get("/health/ready").json() == {
+        "status": "ready",
+        **described,
+        "models": [{"name": "fake-model", "state": "READY", **described}],
     }
 
 

@@ -13,7 +13,7 @@ from tritonclient.utils import deserialize_bytes_tensor, serialize_byte_tensor
 
 from app.errors import InvalidRequestError, PayloadTooLargeError
 from app.model_source import ModelSource
-from app.serving.model_naming import default_model_name
+from app.repository.specs import default_model_name
 from app.serving.open_inference.codec import (
     Tensor,
     decode_bytes_elements,

@@ -1,0 +1,266 @@
+"""The models of one server and their lives in it, as Triton's model repository has them: LOADING
+(in a worker thread, then a warm-up on the engine), READY, UNLOADING (refusing new requests while
+those in flight are answered) and UNAVAILABLE (never loaded, unloaded, or failed, with its reason).
+
+Every model shares the one engine, so batches form per model on one inference thread. A checkpoint
+is loaded once however many models run on it: a LoRA adapter joins its base's encoder (loaded for
+it, unnamed, where the base is not itself one of the models) and leaves it when unloaded. With a
+budget of loaded models, loading one more unloads the least recently used; a request that names an
+unloaded one loads it again.
+"""
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.engine.engine import InferenceEngine
+from app.errors import ModelLoadError, ModelNotReadyError, UnknownModelError
+from app.model_source import ModelSource
+from app.repository.specs import ModelSpec, repository_specs
+from app.tasks.checkpoint import PreparedAdapter, ServedModel, load_adapter_model
+
+logger = logging.getLogger(__name__)
+
+ModelLoader = Callable[..., ServedModel]  # (source) -> the model; (source, True) where adapters join it
+WarmUp = Callable[[InferenceEngine, ServedModel], Awaitable[None]]
+
+
+class ModelState(enum.StrEnum):
+    LOADING = "LOADING"
+    READY = "READY"
+    UNLOADING = "UNLOADING"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+@dataclass
+class LoadedBase:
+    """A checkpoint in memory, and the models that run on it."""
+
+    served: ServedModel
+    users: set[str] = field(default_factory=set)
+    warmed: bool = False
+
+
+@dataclass
+class ModelEntry:
+    spec: ModelSpec
+    state: ModelState = ModelState.UNAVAILABLE
+    reason: str = "not loaded yet"
+    served: ServedModel | None = None
+    adapter: PreparedAdapter | None = None
+    in_flight: int = 0
+    last_used: float = 0.0
+    evicted: bool = False  # unloaded by the budget: a request loads it again
+    loading: "asyncio.Task[None] | None" = None
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def describe(self) -> dict[str, Any]:
+        described: dict[str, Any] = {"name": self.spec.name, "state": self.state.value}
+        if self.served is not None:
+            described |= self.served.describe()
+        else:
+            described["model"] = self.spec.source.model
+        if self.state is ModelState.UNAVAILABLE:
+            described["reason"] = self.reason
+        return described
+
+
+class ModelRepository:
+    def __init__(
+        self,
+        specs: list[ModelSpec],
+        engine: InferenceEngine,
+        load_model: ModelLoader,
+        warm_up: WarmUp,
+        *,
+        default_model: str | None = None,
+        max_loaded_models: int | None = None,
+        folder: Path | None = None,
+    ) -> None:
+        self.entries = {spec.name: ModelEntry(spec) for spec in specs}
+        self.engine = engine
+        self.default_name = default_model or specs[0].name
+        self.max_loaded_models = max_loaded_models
+        self.folder = folder  # MODEL_REPOSITORY: where a model loaded by name at run time may appear
+        self._load_model = load_model
+        self._warm_up = warm_up
+        self._bases: dict[str, LoadedBase] = {}
+        self._base_loads: dict[str, asyncio.Task[LoadedBase]] = {}
+        self._adapters_made = 0
+        for entry in self.entries.values():
+            entry.drained.set()
+
+    @property
+    def default(self) -> ModelEntry:
+        return self.entries[self.default_name]
+
+    def entry(self, name: str) -> ModelEntry:
+        entry = self.entries.get(name)
+        if entry is None:
+            raise UnknownModelError(f"Unknown model '{name}'; this server serves {self.names_in_words()}.")
+        return entry
+
+    def names_in_words(self) -> str:
+        return ", ".join(f"'{name}'" for name in self.entries)
+
+    def index(self) -> list[dict[str, Any]]:
+        return [entry.describe() for entry in self.entries.values()]
+
+    # Requests
+
+    @contextlib.asynccontextmanager
+    async def serving(self, name: str) -> AsyncIterator[ServedModel]:
+        """The model while a request uses it; an unload waits for every one of these to end."""
+        entry = self.entry(name)
+        if entry.state is not ModelState.READY and entry.evicted:
+            await self.load(name)
+        if entry.state is not ModelState.READY or entry.served is None:
+            raise ModelNotReadyError(self.not_ready_reason(entry))
+        entry.in_flight += 1
+        entry.drained.clear()
+        entry.last_used = time.monotonic()
+        try:
+            yield entry.served
+        finally:
+            entry.in_flight -= 1
+            if entry.in_flight == 0:
+                entry.drained.set()
+
+    @staticmethod
+    def not_ready_reason(entry: ModelEntry) -> str:
+        name = entry.spec.name
+        if entry.state is ModelState.LOADING:
+            return f"The model '{name}' is still loading; retry shortly."
+        if entry.state is ModelState.UNLOADING:
+            return f"The model '{name}' is being unloaded."
+        return f"The model '{name}' is not loaded: {entry.reason}"
+
+    # Loading
+
+    async def load_all(self) -> None:
+        """Every model, one after another, in order; a failure is recorded, not raised."""
+        for name in self.entries:
+            await self.load(name)
+
+    async def load(self, name: str) -> ModelEntry:
+        """Load (or reload) a model; its state and reason say how that went."""
+        if name not in self.entries and self.folder is not None:
+            self._discover(name)
+        entry = self.entry(name)
+        entry.evicted = False
+        if entry.loading is None and entry.state is ModelState.UNLOADING:
+            await entry.drained.wait()
+        if entry.loading is None and entry.state is not ModelState.READY:
+            entry.loading = asyncio.create_task(self._load(entry))
+            entry.loading.add_done_callback(lambda _: setattr(entry, "loading", None))
+        if entry.loading is not None:
+            await asyncio.shield(entry.loading)
+        if entry.state is ModelState.READY:
+            await self._keep_within_budget(keep=name)
+        return entry
+
+    def _discover(self, name: str) -> None:
+        assert self.folder is not None
+        for spec in repository_specs(self.folder):
+            if spec.name == name:
+                self.entries[name] = entry = ModelEntry(spec)
+                entry.drained.set()
+
+    async def _load(self, entry: ModelEntry) -> None:
+        entry.state, started = ModelState.LOADING, time.perf_counter()
+        spec = entry.spec
+        try:
+            if spec.adapter_base is None:
+                base = await self._base(spec.base_key, spec.source)
+                served = base.served
+                if not base.warmed:
+                    await self._warm_up(self.engine, served)
+                    base.warmed = True
+            else:
+                base = await self._base(spec.base_key, ModelSource.single(spec.adapter_base))
+                self._adapters_made += 1
+                adapter = await asyncio.to_thread(
+                    load_adapter_model, Path(spec.source.model), f"adapter{self._adapters_made}", base.served
+                )
+                await self.engine.run_exclusive(adapter.join)
+                entry.adapter, served = adapter, adapter.served
+                await self._warm_up(self.engine, served)
+            base.users.add(spec.name)
+        except Exception as exc:  # any failure is this model's, never the server's
+            if not isinstance(exc, ModelLoadError):
+                logger.exception("Unexpected failure while loading %s", spec.name)
+            await self._forget(entry)
+            entry.state = ModelState.UNAVAILABLE
+            entry.reason = exc.message if isinstance(exc, ModelLoadError) else f"{type(exc).__name__}: {exc}"
+            logger.error("Model %s failed to load: %s", spec.name, entry.reason)
+            return
+        entry.served, entry.state, entry.reason = served, ModelState.READY, ""
+        logger.info("Model %s ready in %.1f s", spec.name, time.perf_counter() - started)
+
+    async def _base(self, key: str, source: ModelSource) -> LoadedBase:
+        if key in self._bases:
+            return self._bases[key]
+        if key not in self._base_loads:
+            shareable = any(
+                entry.spec.adapter_base is not None and entry.spec.base_key == key
+                for entry in self.entries.values()
+            )
+            loader = self._load_model
+            self._base_loads[key] = asyncio.create_task(
+                asyncio.to_thread(lambda: LoadedBase(loader(source, True) if shareable else loader(source)))
+            )
+        try:
+            base = await asyncio.shield(self._base_loads[key])
+        finally:
+            self._base_loads.pop(key, None)
+        self._bases.setdefault(key, base)
+        return self._bases[key]
+
+    # Unloading
+
+    async def unload(self, name: str) -> ModelEntry:
+        """Refuse the model's new requests, answer those in flight, then let its weights go."""
+        entry = self.entry(name)
+        entry.evicted = False
+        if entry.loading is not None:
+            await asyncio.shield(entry.loading)
+        if entry.state is not ModelState.READY:
+            return entry
+        entry.state = ModelState.UNLOADING
+        await entry.drained.wait()
+        await self._forget(entry)
+        entry.state, entry.reason = ModelState.UNAVAILABLE, "unloaded"
+        logger.info("Model %s unloaded", name)
+        return entry
+
+    async def _forget(self, entry: ModelEntry) -> None:
+        if entry.adapter is not None:
+            await self.engine.run_exclusive(entry.adapter.leave)
+        entry.served, entry.adapter = None, None
+        key = entry.spec.base_key
+        base = self._bases.get(key)
+        if base is not None:
+            base.users.discard(entry.spec.name)
+            if not base.users:
+                del self._bases[key]
+
+    async def _keep_within_budget(self, keep: str) -> None:
+        if self.max_loaded_models is None:
+            return
+        loaded = [entry for entry in self.entries.values() if entry.state is ModelState.READY]
+        for entry in sorted(loaded, key=lambda entry: entry.last_used):
+            if len(loaded) <= self.max_loaded_models:
+                return
+            if entry.spec.name == keep:
+                continue
+            loaded.remove(entry)
+            logger.info("Unloading %s, the least recently used model (MAX_LOADED_MODELS)", entry.spec.name)
+            await self.unload(entry.spec.name)
+            entry.evicted = True
+            entry.reason = "unloaded by MAX_LOADED_MODELS; a request naming it loads it again"
