@@ -145,6 +145,12 @@ class Settings(BaseSettings):
         description="429s answered at once per second, after a burst of 64; beyond, a refusal waits its "
         "turn (at most 2 s), so clients that retry without waiting cannot eat the model's CPU.",
     )
+    max_requests_per_model: int | None = Field(
+        default=None,
+        ge=1,
+        description="Inference requests one model may have in flight at most; beyond, 429 naming it, "
+        "so one busy model cannot take every MAX_CONCURRENT_REQUESTS slot from the others. Unset: none.",
+    )
     max_inputs_per_request: int = Field(default=256, ge=1, description="More inputs in one request: 413.")
     max_payload_bytes: int = Field(
         default=2_000_000, ge=1, description="A larger body: 413, without reading it all (TEI uses 2 MB)."

@@ -48,7 +48,7 @@ class InferenceEngine:
         self,
         limits: BatchLimits | None = None,
         *,
-        on_batch: Callable[[int, int, float], None] | None = None,
+        on_batch: Callable[[Task[Any], int, int, float], None] | None = None,
         on_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.limits = limits or BatchLimits()
@@ -156,7 +156,7 @@ class InferenceEngine:
             return
         if self._on_batch is not None:
             lengths = [len(item.feature.input_ids) for item in batch]
-            self._on_batch(len(batch), padded_tokens(lengths), time.perf_counter() - started)
+            self._on_batch(task, len(batch), padded_tokens(lengths), time.perf_counter() - started)
         for item, output in zip(batch, outputs, strict=True):
             _settle(item, output)
 

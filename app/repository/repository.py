@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.engine.engine import InferenceEngine
-from app.errors import ModelLoadError, ModelNotReadyError, UnknownModelError
+from app.errors import ModelLoadError, ModelNotReadyError, QueueFullError, UnknownModelError
 from app.model_source import ModelSource
 from app.repository.specs import ModelSpec, repository_specs
 from app.tasks.checkpoint import PreparedAdapter, ServedModel, load_adapter_model
@@ -81,12 +81,14 @@ class ModelRepository:
         *,
         default_model: str | None = None,
         max_loaded_models: int | None = None,
+        max_requests_per_model: int | None = None,
         folder: Path | None = None,
     ) -> None:
         self.entries = {spec.name: ModelEntry(spec) for spec in specs}
         self.engine = engine
         self.default_name = default_model or specs[0].name
         self.max_loaded_models = max_loaded_models
+        self.max_requests_per_model = max_requests_per_model
         self.folder = folder  # MODEL_REPOSITORY: where a model loaded by name at run time may appear
         self._load_model = load_model
         self._warm_up = warm_up
@@ -109,6 +111,17 @@ class ModelRepository:
     def names_in_words(self) -> str:
         return ", ".join(f"'{name}'" for name in self.entries)
 
+    @property
+    def loaded_count(self) -> int:
+        return sum(entry.state is ModelState.READY for entry in self.entries.values())
+
+    def name_of(self, task: Any) -> str:
+        """The model a task belongs to (the first, where models share a checkpoint's tasks)."""
+        for entry in self.entries.values():
+            if entry.served is not None and any(own is task for own in entry.served.tasks.values()):
+                return entry.spec.name
+        return "unloaded"
+
     def index(self) -> list[dict[str, Any]]:
         return [entry.describe() for entry in self.entries.values()]
 
@@ -122,6 +135,11 @@ class ModelRepository:
             await self.load(name)
         if entry.state is not ModelState.READY or entry.served is None:
             raise ModelNotReadyError(self.not_ready_reason(entry))
+        if self.max_requests_per_model is not None and entry.in_flight >= self.max_requests_per_model:
+            raise QueueFullError(
+                f"The model '{name}' has {entry.in_flight} requests in flight, its limit "
+                "(MAX_REQUESTS_PER_MODEL); retry shortly."
+            )
         entry.in_flight += 1
         entry.drained.clear()
         entry.last_used = time.monotonic()

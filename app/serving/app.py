@@ -58,10 +58,14 @@ def create_app(
 
     engine = InferenceEngine(
         batch_limits_for(settings),
-        on_batch=metrics.observe_batch,
+        on_batch=lambda task, *batch: metrics.observe_batch(model_of(task), *batch),
         on_failure=lambda exc: fail(f"The inference worker died: {exc!r}"),
     )
     state = ServingState(repository=None, engine=engine)
+
+    def model_of(task: Any) -> str:
+        return state.repository.name_of(task) if state.repository is not None else "?"
+
     try:
         state.repository = ModelRepository(
             model_specs(settings),
@@ -70,6 +74,7 @@ def create_app(
             warm_up,
             default_model=settings.default_model,
             max_loaded_models=settings.max_loaded_models,
+            max_requests_per_model=settings.max_requests_per_model,
             folder=settings.model_repository,
         )
     except ModelLoadError as exc:  # the list of models itself is wrong: nothing to serve
@@ -109,6 +114,7 @@ def create_app(
     metrics.track(
         queue_depth=lambda: engine.queued_inputs,
         in_flight=lambda: admission.in_flight,
+        models_loaded=lambda: state.repository.loaded_count if state.repository is not None else 0,
     )
     app.include_router(health_router)
     app.include_router(azure_router)

@@ -68,6 +68,8 @@ async def data_plane(request: Request, name: str | None = None) -> AsyncIterator
     if repository is None or serving.load_error is not None or serving.engine.failure is not None:
         raise ModelNotReadyError(serving.not_ready_reason())
     name = name or repository.default_name
+    if name in repository.entries:  # a name not served is no label: clients choose them
+        request.state.log_fields = {"model": name}
     async with repository.serving(name) as model:
         yield DataPlane(serving.engine, model, request.app.state.settings, name)
 

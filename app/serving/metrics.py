@@ -64,22 +64,42 @@ class ServiceMetrics:
             "Inference requests admitted and not yet answered.",
             registry=self.registry,
         )
+        self.model_requests = Counter(
+            "bert_serving_model_requests",
+            "Inference requests by the model they named (or the default one) and status.",
+            ["model", "status"],
+            registry=self.registry,
+        )
+        self.model_request_seconds = Histogram(
+            "bert_serving_model_request_duration_seconds",
+            "Time from request to response, by model.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             "bert_serving_batch_size",
-            "Inputs per model batch.",
+            "Inputs per model batch, by model.",
+            ["model"],
             buckets=BATCH_SIZE_BUCKETS,
             registry=self.registry,
         )
         self.batch_tokens = Histogram(
             "bert_serving_batch_tokens",
-            "Tokens per model batch, padding included.",
+            "Tokens per model batch, padding included, by model.",
+            ["model"],
             buckets=BATCH_TOKEN_BUCKETS,
             registry=self.registry,
         )
         self.model_busy_seconds = Counter(
             "bert_serving_model_busy_seconds",
-            "Seconds the model spent computing batches: its rate is the share of time the model is busy.",
+            "Seconds the engine spent computing each model's batches: the rate of their sum is the share "
+            "of time it is busy.",
+            ["model"],
             registry=self.registry,
+        )
+        self.models_loaded = Gauge(
+            "bert_serving_models_loaded", "Models loaded and ready to serve.", registry=self.registry
         )
         self.model_load_seconds = Gauge(
             "bert_serving_model_load_seconds", "Time to load and warm up the model.", registry=self.registry
@@ -91,14 +111,24 @@ class ServiceMetrics:
         self.requests.labels(method=method, route=route, status=str(status)).inc()
         self.request_seconds.labels(method=method, route=route).observe(seconds)
 
-    def observe_batch(self, size: int, padded_tokens: int, seconds: float) -> None:
-        self.batch_size.observe(size)
-        self.batch_tokens.observe(padded_tokens)
-        self.model_busy_seconds.inc(seconds)
+    def observe_model_request(self, model: str, status: int, seconds: float) -> None:
+        self.model_requests.labels(model=model, status=str(status)).inc()
+        self.model_request_seconds.labels(model=model).observe(seconds)
 
-    def track(self, queue_depth: Callable[[], float], in_flight: Callable[[], float]) -> None:
+    def observe_batch(self, model: str, size: int, padded_tokens: int, seconds: float) -> None:
+        self.batch_size.labels(model=model).observe(size)
+        self.batch_tokens.labels(model=model).observe(padded_tokens)
+        self.model_busy_seconds.labels(model=model).inc(seconds)
+
+    def track(
+        self,
+        queue_depth: Callable[[], float],
+        in_flight: Callable[[], float],
+        models_loaded: Callable[[], float] = lambda: 0,
+    ) -> None:
         self.queue_depth.set_function(queue_depth)
         self.in_flight.set_function(in_flight)
+        self.models_loaded.set_function(models_loaded)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -59,6 +59,9 @@ class RequestContextMiddleware:
             # The router records the route it matched: a bounded label set, unlike raw paths.
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             self.metrics.observe_request(scope["method"], route, status, seconds)
+            log_fields = scope["state"].get("log_fields", {})
+            if "model" in log_fields:  # set by the data plane: an inference request
+                self.metrics.observe_model_request(log_fields["model"], status, seconds)
             record = {
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "event": "request",
@@ -69,7 +72,7 @@ class RequestContextMiddleware:
                 "status": status,
                 "latency_ms": round(seconds * 1000, 2),
             }
-            record.update(scope["state"].get("log_fields", {}))
+            record.update(log_fields)
             access_logger.info(json.dumps(record))
 
 

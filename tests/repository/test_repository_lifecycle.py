@@ -164,6 +164,21 @@ async def test_an_unload_answers_the_requests_in_flight_first() -> None:
     assert after.status_code == 503 and after.json()["error"] == "The model 'b' is not loaded: unloaded"
 
 
+async def test_one_model_at_its_request_limit_is_refused_while_another_serves() -> None:
+    fakes = {"a": FakeFillMaskTask()}
+    app, _, _ = repository_app(["a", "b"], fakes, max_requests_per_model=2)
+    async with running(app) as client:
+        gate = fakes["a"].gate = threading.Event()
+        held = [asyncio.create_task(client.post("/models/a", json=BODY)) for _ in range(2)]
+        await until(fakes["a"].holding.is_set)
+        refused = await client.post("/models/a", json=BODY)
+        other = asyncio.create_task(client.post("/models/b", json=BODY))  # queued behind a's batch
+        gate.set()
+        answers = await asyncio.gather(*held, other)
+    assert refused.status_code == 429 and "The model 'a' has 2 requests in flight" in refused.json()["error"]
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+
+
 async def test_beyond_max_loaded_models_the_least_recently_used_goes_and_comes_back_on_demand() -> None:
     app, _, loads = repository_app(["a", "b", "c"], max_loaded_models=2)
     async with running(app) as client:

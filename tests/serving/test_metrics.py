@@ -19,8 +19,15 @@ def test_metrics_count_requests_batches_and_load_time(client: TestClient) -> Non
     assert "bert_serving_batch_size_count" in text and "bert_serving_batch_tokens_sum" in text
     assert "bert_serving_queue_inputs 0.0" in text
     assert "bert_serving_requests_in_flight 0.0" in text
+    model = client.get("/health/ready").json()["models"][0]["name"]
+    assert f'bert_serving_model_requests_total{{model="{model}",status="200"}} 1.0' in text
+    assert f'bert_serving_model_requests_total{{model="{model}",status="400"}} 1.0' in text
+    assert f'bert_serving_model_request_duration_seconds_count{{model="{model}"}} 2.0' in text
+    assert "bert_serving_models_loaded 1.0" in text
     busy = next(
-        line for line in text.splitlines() if line.startswith("bert_serving_model_busy_seconds_total ")
+        line
+        for line in text.splitlines()
+        if line.startswith(f'bert_serving_model_busy_seconds_total{{model="{model}"}} ')
     )
     assert float(busy.split()[1]) > 0
     load_seconds = next(

@@ -39,6 +39,10 @@ class IndexEntry(BaseModel):
     reason: str = ""
 
 
+def optional_body_example(example: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": False, "content": {"application/json": {"example": example}}}}
+
+
 async def optional_body(request: Request, model: type[BaseModel]) -> Any:
     body = await request.body()
     if not body.strip():
@@ -46,7 +50,9 @@ async def optional_body(request: Request, model: type[BaseModel]) -> Any:
     return parse_body(model, await read_json_body(request, 64_000))
 
 
-@router.post("/index", responses=error_responses(401, 503))
+@router.post(
+    "/index", responses=error_responses(401, 503), openapi_extra=optional_body_example({"ready": True})
+)
 async def index(request: Request, repository: Repository) -> list[IndexEntry]:
     """Every model with its state (READY, LOADING, UNLOADING, UNAVAILABLE) and why it is not ready."""
     wanted: IndexRequest = await optional_body(request, IndexRequest)
@@ -57,7 +63,11 @@ async def index(request: Request, repository: Repository) -> list[IndexEntry]:
     ]
 
 
-@router.post("/models/{model_name}/load", responses=error_responses(400, 401, 404, 503))
+@router.post(
+    "/models/{model_name}/load",
+    responses=error_responses(400, 401, 404, 503),
+    openapi_extra=optional_body_example({}),
+)
 async def load(model_name: str, repository: Repository) -> dict[str, Any]:
     entry = await repository.load(model_name)
     if entry.state is not ModelState.READY:
@@ -65,7 +75,11 @@ async def load(model_name: str, repository: Repository) -> dict[str, Any]:
     return {}
 
 
-@router.post("/models/{model_name}/unload", responses=error_responses(401, 404, 503))
+@router.post(
+    "/models/{model_name}/unload",
+    responses=error_responses(401, 404, 503),
+    openapi_extra=optional_body_example({}),
+)
 async def unload(model_name: str, repository: Repository) -> dict[str, Any]:
     """Answers once the model's requests in flight are answered and its weights let go."""
     await repository.unload(model_name)

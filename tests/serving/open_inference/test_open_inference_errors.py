@@ -131,7 +131,8 @@ def test_malformed_requests_get_400_in_the_protocols_shape(client: TestClient, c
         ("GET", "/v2/models/fake/versions/2", "has no version '2'; it has version 1"),
         ("POST", "/v2/models/fake/versions/2/infer", "has no version '2'"),
         ("GET", "/v2/models/fake/config", "No route GET /v2/models/fake/config"),
-        ("POST", "/v2/repository/index", "No route POST"),
+        ("POST", "/v2/repository/models/bert/load", "Unknown model 'bert'"),
+        ("POST", "/v2/repository/lost", "No route POST"),
     ],
 )
 def test_unknown_models_versions_and_routes_get_404(
@@ -292,6 +293,9 @@ def test_openapi_lists_the_v2_routes_under_their_tag_with_examples(client: TestC
         "/v2/models/{model_name}/versions/{model_version}",
         "/v2/models/{model_name}/versions/{model_version}/ready",
         "/v2/models/{model_name}/versions/{model_version}/infer",
+        "/v2/repository/index",
+        "/v2/repository/models/{model_name}/load",
+        "/v2/repository/models/{model_name}/unload",
     }
     assert all(operation["tags"] == ["v2"] for operations in v2.values() for operation in operations.values())
     body = v2["/v2/models/{model_name}/infer"]["post"]["requestBody"]["content"]
