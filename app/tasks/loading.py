@@ -134,6 +134,12 @@ def load_runnable_model(
     for location in dict.fromkeys((source.model, source.tokenizer)):
         if looks_like_path(location) and (unreadable := first_unreadable(Path(location))) is not None:
             raise _permission_error(source, unreadable)
+    if looks_like_path(source.model) and (Path(source.model).expanduser() / "adapter_config.json").is_file():
+        raise ModelLoadError(
+            f"'{source}' is a LoRA adapter folder: the server loads it over its base (serve --model "
+            f"{source}); batch scoring, evaluation and compiling need its merged checkpoint "
+            "(finetune --merge)."
+        )
     if looks_like_path(source.model) and not (Path(source.model).expanduser() / "config.json").is_file():
         raise ModelLoadError(
             f"Model folder '{source}' has no config.json. Point --model (or MODEL_ID) at a folder "

@@ -214,3 +214,15 @@ def test_an_adapter_folder_serves_alone_on_the_base_it_names(
     assert (ready["tasks"], ready["adapter_of"]) == (["token-classification"], str(trainable_bert_dir))
     assert answer.status_code == 200
     assert [entry["name"] for entry in v2_index] == ["adapter"]  # the base serves nothing of its own
+
+
+def test_batch_scoring_an_adapter_folder_names_its_merged_checkpoint(
+    trained: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.cli import main
+
+    rows = write_jsonl(tmp_path / "rows.jsonl", [{"text": text} for text in TEXTS])
+    adapter = trained["topics"] / "adapter"
+    assert main(["batch", str(rows), "--output", str(tmp_path / "out"), "--model", str(adapter)]) == 1
+    error = capsys.readouterr().err
+    assert "is a LoRA adapter folder" in error and "(finetune --merge)" in error
