@@ -67,13 +67,20 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["emotion", "conll", "squad"])
     parser.add_argument("--output", type=Path, default=Path("bench/results/finetune"))
     parser.add_argument("--lora", action="store_true", help="LoRA adapters instead of full fine-tuning")
+    parser.add_argument(
+        "--lora-targets", help="With --lora: the modules adapted (finetune's default: query,value)"
+    )
+    parser.add_argument("--learning-rate", help=f"With --lora: instead of {LORA_LEARNING_RATE}")
     args = parser.parse_args()
     runs = commands(minilm_dir(), args.output)
     for name in args.tasks:
         arguments, output = runs[name], args.output / name
         if args.lora:  # later flags win: the adapter's learning rate, its own output
             output = args.output / f"{name}-lora"
-            arguments = [*arguments, "--lora", "--learning-rate", LORA_LEARNING_RATE, "--output", str(output)]
+            rate = args.learning_rate or LORA_LEARNING_RATE
+            arguments = [*arguments, "--lora", "--learning-rate", rate, "--output", str(output)]
+            if args.lora_targets:
+                arguments += ["--lora-targets", args.lora_targets]
         command = [sys.executable, "-m", "app", "finetune", *arguments, "--resume", "never"]
         print("$ python -m app finetune " + " ".join(arguments), flush=True)
         started = time.perf_counter()

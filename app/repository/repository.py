@@ -58,6 +58,7 @@ class ModelEntry:
     last_used: float = 0.0
     evicted: bool = False  # unloaded by the budget: a request loads it again
     loading: "asyncio.Task[None] | None" = None
+    unloading: "asyncio.Task[None] | None" = None
     drained: asyncio.Event = field(default_factory=asyncio.Event)
 
     def describe(self) -> dict[str, Any]:
@@ -172,8 +173,8 @@ class ModelRepository:
             self._discover(name)
         entry = self.entry(name)
         entry.evicted = False
-        if entry.loading is None and entry.state is ModelState.UNLOADING:
-            await entry.drained.wait()
+        if entry.unloading is not None:  # let the unload finish, then load afresh
+            await asyncio.shield(entry.unloading)
         if entry.loading is None and entry.state is not ModelState.READY:
             entry.loading = asyncio.create_task(self._load(entry))
             entry.loading.add_done_callback(lambda _: setattr(entry, "loading", None))
@@ -248,14 +249,19 @@ class ModelRepository:
         entry.evicted = False
         if entry.loading is not None:
             await asyncio.shield(entry.loading)
-        if entry.state is not ModelState.READY:
-            return entry
-        entry.state = ModelState.UNLOADING
+        if entry.unloading is None and entry.state is ModelState.READY:
+            entry.state = ModelState.UNLOADING
+            entry.unloading = asyncio.create_task(self._unload(entry))
+            entry.unloading.add_done_callback(lambda _: setattr(entry, "unloading", None))
+        if entry.unloading is not None:
+            await asyncio.shield(entry.unloading)
+        return entry
+
+    async def _unload(self, entry: ModelEntry) -> None:
         await entry.drained.wait()
         await self._forget(entry)
         entry.state, entry.reason = ModelState.UNAVAILABLE, "unloaded"
-        logger.info("Model %s unloaded", name)
-        return entry
+        logger.info("Model %s unloaded", entry.spec.name)
 
     async def _forget(self, entry: ModelEntry) -> None:
         if entry.adapter is not None:

@@ -211,3 +211,22 @@ async def test_the_index_can_list_only_the_ready_models() -> None:
         wrong = await client.post("/v2/repository/index", json={"ready": "maybe"})
     assert [entry["name"] for entry in index.json()] == ["a"]
     assert wrong.status_code == 400 and "ready" in wrong.json()["error"]
+
+
+async def test_a_load_asked_during_an_unload_waits_for_it_then_loads_afresh() -> None:
+    fakes = {"b": FakeFillMaskTask()}
+    app, _, loads = repository_app(["a", "b"], fakes)
+    async with running(app) as client:
+        gate = fakes["b"].gate = threading.Event()
+        in_flight = asyncio.create_task(client.post("/models/b", json=BODY))
+        await until(fakes["b"].holding.is_set)
+        unload = asyncio.create_task(client.post("/v2/repository/models/b/unload"))
+        await until(lambda: "UNLOADING" in str(app.state.serving.repository.index()))
+        load = asyncio.create_task(client.post("/v2/repository/models/b/load"))
+        await asyncio.sleep(0.05)
+        assert not load.done()  # waits for the unload, which waits for the request in flight
+        gate.set()
+        statuses = [(await task).status_code for task in (in_flight, unload, load)]
+        after = await client.post("/models/b", json=BODY)
+    assert statuses == [200, 200, 200] and after.status_code == 200
+    assert loads.count("fake-b") == 2
