@@ -30,7 +30,7 @@ async def liveness() -> dict[str, str]:
 async def readiness(serving: Annotated[ServingState, Depends(get_serving_state)]) -> JSONResponse:
     """200 once every model named at start has loaded (and run a warm-up prediction) or failed, and the
     default one is served; 503 before, or if it died. The default model's description comes first, as
-    with one model; `models` lists each with its name, state (READY, LOADING, UNLOADING, UNAVAILABLE
+    with one model, then its name (`default_model`); `models` lists each with its name, state (READY, LOADING, UNLOADING, UNAVAILABLE
     with a reason), tasks and precision."""
     repository = serving.repository
     if not serving.ready or repository is None or repository.default.served is None:
@@ -39,7 +39,8 @@ async def readiness(serving: Annotated[ServingState, Depends(get_serving_state)]
             body["models"] = repository.index()  # type: ignore[assignment]
         return AzureJSONResponse(body, status_code=503)
     described = repository.default.served.describe()
-    return AzureJSONResponse({"status": "ready", **described, "models": repository.index()})
+    models = {"default_model": repository.default_name, "models": repository.index()}
+    return AzureJSONResponse({"status": "ready", **described, **models})
 
 
 @router.get("/metrics", tags=["health"], response_class=PlainTextResponse)

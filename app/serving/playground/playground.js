@@ -1,12 +1,13 @@
-// The playground: asks /health/ready which task the server runs, offers that task's form, posts it to
-// the server's Hugging Face task API (POST /) and draws the answer. Plain JavaScript, no build step,
+// The playground: asks /health/ready which models and tasks the server runs, offers the chosen task's
+// form, posts it to the server's Hugging Face task API (POST /, or POST /models/<name> on a server of
+// several models) and draws the answer. Plain JavaScript, no build step,
 // nothing fetched from elsewhere: the page works offline and under a strict Content-Security-Policy.
 "use strict";
 
 (() => {
   // Relative to the page (served at <base>/ui), so a path prefix added by a proxy still works.
   const READY_URL = new URL("health/ready", document.baseURI);
-  const PREDICT_URL = new URL("./", document.baseURI);
+  const DEFAULT_URL = new URL("./", document.baseURI);
   const KEY_STORAGE = "bert-playground.api-key";
   const RETRY_READY_MS = 2000;
   const MASK_PATTERN = /\[mask\]|<mask>/gi; // the markers the server accepts, any case
@@ -62,7 +63,8 @@
     },
   };
 
-  const served = { tasks: [], labels: null };
+  // The chosen model: its name (null on a server of one), tasks and labels; `models`: every ready one.
+  const served = { name: null, tasks: [], labels: null, models: [] };
 
   document.addEventListener("DOMContentLoaded", () => {
     restoreApiKey();
@@ -75,6 +77,7 @@
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) byId("submit").click();
     });
     byId("task").addEventListener("change", showTaskForm);
+    byId("model").addEventListener("change", () => chooseModel(value("model")));
     byId("remember-key").addEventListener("change", rememberApiKey);
     byId("api-key").addEventListener("input", rememberApiKey);
     byId("copy-curl").addEventListener("click", copyCurl);
@@ -91,14 +94,37 @@
         setTimeout(askWhatIsServed, RETRY_READY_MS);
         return;
       }
-      served.tasks = (body.tasks || []).filter((task) => task in TASKS);
-      served.labels = Array.isArray(body.labels) ? body.labels : null;
-      status.textContent = describeModel(body);
-      offerTasks();
+      const models = (body.models || []).filter((model) => model.state === "READY");
+      served.models = models.length > 1 ? models : [{ ...body, name: null }];
+      offerModels();
+      chooseModel(models.length > 1 ? body.default_model : null);
     } catch (error) {
       status.textContent = `Cannot reach the server: ${error.message}. Retrying…`;
       setTimeout(askWhatIsServed, RETRY_READY_MS);
     }
+  }
+
+  function offerModels() {
+    const several = served.models.length > 1;
+    const options = several ? served.models.map((model) => new Option(model.name, model.name)) : [];
+    byId("model").replaceChildren(...options);
+    byId("model-choice").hidden = !several;
+  }
+
+  function chooseModel(name) {
+    const model = served.models.find((candidate) => candidate.name === name) || served.models[0];
+    served.name = model.name;
+    served.tasks = (model.tasks || []).filter((task) => task in TASKS);
+    served.labels = Array.isArray(model.labels) ? model.labels : null;
+    if (served.name !== null) byId("model").value = served.name;
+    byId("model-status").textContent = describeModel(model);
+    offerTasks();
+  }
+
+  // POST / on a server of one model; POST /models/<name> where the page offers several.
+  function predictUrl() {
+    if (served.name === null) return DEFAULT_URL;
+    return new URL(`models/${encodeURIComponent(served.name)}`, document.baseURI);
   }
 
   function describeModel(body) {
@@ -152,7 +178,7 @@
     if (key) headers.Authorization = `Bearer ${key}`;
     setBusy(true);
     try {
-      const response = await fetch(PREDICT_URL, { method: "POST", headers, body: JSON.stringify(body) });
+      const response = await fetch(predictUrl(), { method: "POST", headers, body: JSON.stringify(body) });
       const answer = await readJson(response);
       byId("request-id").textContent = response.headers.get("x-request-id")
         ? `Request id ${response.headers.get("x-request-id")}`
@@ -405,7 +431,7 @@
   // The key itself never appears on screen: the command reads it from $API_KEY.
   function curlCommand() {
     const lines = [
-      `curl -s -X POST ${shellQuote(PREDICT_URL.href)}`,
+      `curl -s -X POST ${shellQuote(predictUrl().href)}`,
       `-H 'Content-Type: application/json'`,
     ];
     if (value("api-key")) lines.push(`-H "Authorization: Bearer $API_KEY"`);

@@ -120,6 +120,7 @@ def test_health_routes(client: TestClient) -> None:
     assert client.get("/health/ready").json() == {
         "status": "ready",
         **described,
+        "default_model": "fake-model",
         "models": [{"name": "fake-model", "state": "READY", **described}],
     }
 

@@ -475,3 +475,34 @@ def test_similarity_bars_equal_the_library_cosines(open_playground: Callable[...
     assert [label for label, _ in bars] == [texts[i] for i in sorted(range(3), key=lambda i: -expected[i])]
     assert [score for _, score in bars] == pytest.approx(sorted(expected, reverse=True), abs=1e-5)
     assert not playground.problems
+
+
+# ---- several models ----------------------------------------------------------------------------
+
+
+def test_a_server_of_several_models_offers_each_and_posts_to_the_chosen_one(
+    masked_lm_dir: Path, tiny_task_dir: Callable[[str], Path], open_playground: Callable[..., Playground]
+) -> None:
+    classifier = tiny_task_dir("text-classification")
+    models = [f"words={masked_lm_dir}", f"topics={classifier}"]
+    with live_server(models=models, default_model="topics", api_key=API_KEY) as base_url:
+        playground = open_playground(base_url)
+        page = playground.page
+        assert page.is_visible("#model-choice")
+        assert page.eval_on_selector_all("#model option", "options => options.map(o => o.value)") == [
+            "words",
+            "topics",
+        ]
+        assert page.input_value("#model") == "topics"  # the default model first
+        assert page.is_visible("fieldset[data-task='text-classification']")
+        page.select_option("#model", "words")
+        assert page.is_visible("fieldset[data-task='fill-mask']")
+        with page.expect_request(lambda request: request.method == "POST") as sent:
+            playground.run({"#fill-mask-text": "Paris is the [MASK] of France.", "#fill-mask-top-k": "3"})
+        assert sent.value.url == f"{base_url}/models/words"
+        answer = httpx.post(
+            sent.value.url, json=sent.value.post_data_json, headers={"Authorization": f"Bearer {API_KEY}"}
+        ).json()
+        assert playground.bars() == [(row["token_str"], row["score"]) for row in answer]
+        assert f"{base_url}/models/words" in page.text_content("#curl")
+    assert not playground.problems
