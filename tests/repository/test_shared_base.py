@@ -226,3 +226,42 @@ def test_batch_scoring_an_adapter_folder_names_its_merged_checkpoint(
     assert main(["batch", str(rows), "--output", str(tmp_path / "out"), "--model", str(adapter)]) == 1
     error = capsys.readouterr().err
     assert "is a LoRA adapter folder" in error and "(finetune --merge)" in error
+
+
+def test_an_adapter_answers_the_same_while_another_joins_and_leaves_the_base_in_a_loop(
+    trained: dict[str, Path], trainable_bert_dir: Path
+) -> None:
+    """Joining and leaving change the shared encoder's modules: on the inference thread, between
+    batches, they never touch a batch of another adapter in flight."""
+    models = [f"base={trainable_bert_dir}", f"topics={trained['topics'] / 'adapter'}"]
+    models += [f"topics-b={trained['topics-b'] / 'adapter'}"]
+    body = {"inputs": TEXTS, "parameters": {"top_k": 2}}
+
+    async def scenario() -> tuple[Any, list[Any], list[int]]:
+        app = create_app(Settings(models=models, compile="off"), on_fatal=lambda: None)
+        async with running(app) as client:
+            expected = (await client.post("/models/topics", json=body)).json()
+            answers: list[Any] = []
+            stop = asyncio.Event()
+
+            async def keep_asking() -> None:
+                while not stop.is_set():
+                    answer = await client.post("/models/topics", json=body)
+                    answers.append((answer.status_code, answer.json()))
+
+            askers = [asyncio.create_task(keep_asking()) for _ in range(3)]
+            cycles = []
+            for _ in range(5):
+                cycles.append((await client.post("/v2/repository/models/topics-b/unload")).status_code)
+                cycles.append((await client.post("/v2/repository/models/topics-b/load")).status_code)
+                cycles.append((await client.post("/models/topics-b", json=body)).status_code)
+            stop.set()
+            await asyncio.gather(*askers)
+        return expected, answers, cycles
+
+    expected, answers, cycles = asyncio.run(scenario())
+    assert set(cycles) == {200}
+    assert len(answers) >= 10
+    for status, answer in answers:
+        assert status == 200
+        assert_close(answer, expected, "topics")
