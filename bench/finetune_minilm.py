@@ -71,6 +71,7 @@ def main() -> None:
         "--lora-targets", help="With --lora: the modules adapted (finetune's default: query,value)"
     )
     parser.add_argument("--learning-rate", help=f"With --lora: instead of {LORA_LEARNING_RATE}")
+    parser.add_argument("--lora-alpha", help="With --lora: instead of Azure's 128")
     args = parser.parse_args()
     runs = commands(minilm_dir(), args.output)
     for name in args.tasks:
@@ -81,6 +82,8 @@ def main() -> None:
             arguments = [*arguments, "--lora", "--learning-rate", rate, "--output", str(output)]
             if args.lora_targets:
                 arguments += ["--lora-targets", args.lora_targets]
+            if args.lora_alpha:
+                arguments += ["--lora-alpha", args.lora_alpha]
         command = [sys.executable, "-m", "app", "finetune", *arguments, "--resume", "never"]
         print("$ python -m app finetune " + " ".join(arguments), flush=True)
         started = time.perf_counter()

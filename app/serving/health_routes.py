@@ -28,10 +28,10 @@ async def liveness() -> dict[str, str]:
 
 @router.get("/health/ready", tags=["health"], responses={503: {"model": ErrorResponse}})
 async def readiness(serving: Annotated[ServingState, Depends(get_serving_state)]) -> JSONResponse:
-    """200 once every model named at start has loaded (and run a warm-up prediction) or failed, and the
-    default one is served; 503 before, or if it died. The default model's description comes first, as
-    with one model, then its name (`default_model`); `models` lists each with its name, state (READY, LOADING, UNLOADING, UNAVAILABLE
-    with a reason), tasks and precision."""
+    """200 once every model named at start has loaded (and run a warm-up prediction) or failed, and
+    the default one is served; 503 before, or if it died. The default model's description comes
+    first, as with one model, then its name (`default_model`); `models` lists each with its name,
+    state (READY, LOADING, UNLOADING, UNAVAILABLE with a reason), tasks and precision."""
     repository = serving.repository
     if not serving.ready or repository is None or repository.default.served is None:
         body = {"message": serving.not_ready_reason()}

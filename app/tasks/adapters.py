@@ -131,10 +131,11 @@ class AdapterModel:
 
 
 def attach_adapter(
-    folder: Path, name: str, base: PreTrainedModel, shared: SharedEncoder
+    folder: Path, name: str, base: PreTrainedModel, shared: SharedEncoder, base_source: str
 ) -> tuple[LoraConfig, dict[str, torch.Tensor], AdapterModel]:
     """Read an adapter folder and build its task model around a view of `shared`; the matrices are
-    returned for `shared.attach` (on the inference thread), not yet added."""
+    returned for `shared.attach` (on the inference thread), not yet added. `base_source`: where the
+    base's weights are, for a pooler the head reads that the shared encoder was loaded without."""
     config = _lora_config(folder)
     task = TASK_BY_PEFT_TYPE[str(config.task_type)]
     weights = {key.removeprefix(SAVED_PREFIX): value for key, value in _read_weights(folder).items()}
@@ -146,6 +147,10 @@ def attach_adapter(
         model: PreTrainedModel = TASKS[task].head_class.from_config(head_config)
     meta_encoder = getattr(model, base.base_model_prefix)
     pooler = _own_encoder_module(folder, meta_encoder, own, prefix)
+    if pooler is None and getattr(meta_encoder, "pooler", None) is not None and shared_pooler(shared) is None:
+        # An embedding model's encoder loads without BERT's pooler; a classifier trained over the
+        # checkpoint's own pooler (it was not in modules_to_save) needs it back.
+        pooler = _checkpoint_module(folder, meta_encoder, base_source, "pooler")
     setattr(model, base.base_model_prefix, EncoderView(shared, name, pooler))
     head = {key: value for key, value in own.items() if not key.startswith(prefix)}
     model.load_state_dict(head, strict=False, assign=True)
@@ -161,6 +166,47 @@ def attach_adapter(
     if pooler is not None:
         pooler.to(device=device, dtype=dtype)
     return config, lora, AdapterModel(model.eval(), task)
+
+
+def shared_pooler(shared: SharedEncoder) -> torch.nn.Module | None:
+    pooler: torch.nn.Module | None = getattr(shared.encoder, "pooler", None)
+    return pooler
+
+
+def _checkpoint_module(
+    folder: Path, meta_encoder: torch.nn.Module, base_source: str, module: str
+) -> torch.nn.Module:
+    """An encoder module (the pooler) as the base checkpoint's weights hold it."""
+    weights: dict[str, torch.Tensor] = {}
+    for file in _checkpoint_files(base_source):
+        from safetensors import safe_open
+
+        with safe_open(str(file), "pt") as checkpoint:
+            for key in checkpoint.keys():  # noqa: SIM118 - safe_open has no __iter__
+                before, found, rest = key.rpartition(f"{module}.")
+                if found and (not before or before.endswith(".")):
+                    weights[rest] = checkpoint.get_tensor(key)
+    if not weights:
+        raise ModelLoadError(
+            f"The adapter {folder}'s head reads the encoder's {module}, which neither the adapter nor its "
+            f"base {base_source} holds trained weights for."
+        )
+    built = meta_encoder.get_submodule(module)
+    built.load_state_dict(weights, strict=True, assign=True)
+    return built
+
+
+def _checkpoint_files(source: str) -> list[Path]:
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        return sorted(folder.glob("*.safetensors"))
+    from transformers.utils.hub import cached_file
+
+    try:
+        found = cached_file(source, "model.safetensors")
+    except OSError:
+        return []
+    return [Path(found)] if found else []
 
 
 def _lora_config(folder: Path) -> LoraConfig:

@@ -165,7 +165,7 @@ def load_adapter_model(folder: Path, name: str, base: ServedModel) -> PreparedAd
             f"The base {base.source} of the adapter {folder} runs compiled, its weights frozen into the "
             "graph; adapters join an eager base. Serve it with COMPILE=off, or name the adapter at start."
         )
-    config, weights, adapter = attach_adapter(folder, name, base.network, base.shared)
+    config, weights, adapter = attach_adapter(folder, name, base.network, base.shared, base.source)
     tokenizer = (
         AutoTokenizer.from_pretrained(str(folder))
         if any((folder / file).is_file() for file in TOKENIZER_FILES)

@@ -265,3 +265,34 @@ def test_an_adapter_answers_the_same_while_another_joins_and_leaves_the_base_in_
     for status, answer in answers:
         assert status == 200
         assert_close(answer, expected, "topics")
+
+
+def test_an_adapter_over_an_embedding_model_reads_the_checkpoints_own_pooler(
+    tmp_path: Path, trainable_bert_dir: Path
+) -> None:
+    """A bare encoder serves embeddings without BERT's pooler; a classifier trained over the
+    checkpoint's pooler (not trained whole, so not in the adapter) gets it back from the checkpoint."""
+    import torch
+    from transformers import AutoConfig, AutoTokenizer, BertModel
+
+    torch.manual_seed(0)
+    encoder_dir = tmp_path / "encoder"
+    config = AutoConfig.from_pretrained(str(trainable_bert_dir))
+    config.architectures = ["BertModel"]
+    BertModel(config).save_pretrained(str(encoder_dir))  # with a pooler, as sentence-transformers' folders
+    AutoTokenizer.from_pretrained(str(trainable_bert_dir)).save_pretrained(str(encoder_dir))
+    train = write_jsonl(tmp_path / "train.jsonl", topic_rows(32, seed=2))
+    arguments = ["--epochs", "1", "--batch-size", "8", "--learning-rate", "2e-2", "--lora", "--merge"]
+    assert finetune("text-classification", encoder_dir, tmp_path / "out", *arguments, train=train) == 0
+    with safe_open(str(tmp_path / "out" / "adapter" / "adapter_model.safetensors"), "pt") as weights:
+        assert not any("pooler" in key for key in weights.keys())  # noqa: SIM118
+    models = [f"encoder={encoder_dir}", f"topics={tmp_path / 'out' / 'adapter'}"]
+    models.append(f"merged={tmp_path / 'out' / 'model'}")
+    with TestClient(create_app(Settings(models=models, compile="off"))) as client:
+        wait_until_ready(client)
+        tasks = [model["tasks"] for model in client.get("/health/ready").json()["models"]]
+        adapter = client.post("/models/topics", json={"inputs": TEXTS, "parameters": {"top_k": 2}})
+        merged = client.post("/models/merged", json={"inputs": TEXTS, "parameters": {"top_k": 2}})
+    assert tasks == [["feature-extraction"], ["text-classification"], ["text-classification"]]
+    assert adapter.status_code == merged.status_code == 200
+    assert_close(adapter.json(), merged.json(), "topics")
