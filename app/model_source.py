@@ -81,6 +81,15 @@ def first_unreadable(folder: Path) -> Path | None:
     return denied[0] if denied else None
 
 
+def source_in_folder(root: Path) -> ModelSource | None:
+    """The checkpoint somewhere under `root` and its tokenizer (Azure's MLflow layout keeps them in
+    model/ and components/tokenizer/), else None."""
+    checkpoint_dir = find_checkpoint_dir(root)
+    if checkpoint_dir is None:
+        return None
+    return ModelSource(str(checkpoint_dir), str(find_tokenizer_dir(root, checkpoint_dir)))
+
+
 def resolve_model_source(settings: Settings) -> ModelSource:
     if settings.model_id:
         return ModelSource.single(settings.model_id)
@@ -88,9 +97,9 @@ def resolve_model_source(settings: Settings) -> ModelSource:
     if root is not None and root.exists() and first_unreadable(root) is not None:
         return ModelSource.single(str(root))  # loading it names what cannot be read
     if root is not None:
-        checkpoint_dir = find_checkpoint_dir(root)
-        if checkpoint_dir is not None:
-            return ModelSource(str(checkpoint_dir), str(find_tokenizer_dir(root, checkpoint_dir)))
+        found = source_in_folder(root)
+        if found is not None:
+            return found
         logger.warning(
             "AZUREML_MODEL_DIR=%s holds no config.json; falling back to %s", root, DEFAULT_MODEL_ID
         )

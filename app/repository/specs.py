@@ -10,13 +10,7 @@ from pathlib import Path
 
 from app.config import Settings
 from app.errors import ModelLoadError
-from app.model_source import (
-    ModelSource,
-    find_checkpoint_dir,
-    find_tokenizer_dir,
-    looks_like_path,
-    resolve_model_source,
-)
+from app.model_source import ModelSource, looks_like_path, resolve_model_source, source_in_folder
 from app.tasks.adapters import adapter_base, is_adapter_folder
 
 
@@ -43,37 +37,42 @@ def default_model_name(source: ModelSource) -> str:
     return path.name or path.resolve().name
 
 
-def model_spec(name: str, location: str) -> ModelSpec:
+def model_spec(name: str, source: ModelSource) -> ModelSpec:
+    """A checkpoint, or an adapter folder naming its base."""
+    folder = Path(source.model).expanduser()
+    if looks_like_path(source.model) and is_adapter_folder(folder):
+        return ModelSpec(name, source, adapter_base(folder))
+    return ModelSpec(name, source)
+
+
+def located(location: str) -> ModelSource:
+    """A folder's checkpoint, also one it holds deeper (Azure's MLflow layout); else the location."""
     folder = Path(location).expanduser()
-    if looks_like_path(location) and is_adapter_folder(folder):
-        return ModelSpec(name, ModelSource.single(location), adapter_base(folder))
-    if looks_like_path(location) and folder.is_dir() and not (folder / "config.json").is_file():
-        checkpoint = find_checkpoint_dir(folder)  # Azure's MLflow layout: model/ and components/tokenizer/
-        if checkpoint is not None:
-            return ModelSpec(name, ModelSource(str(checkpoint), str(find_tokenizer_dir(folder, checkpoint))))
-    return ModelSpec(name, ModelSource.single(location))
+    plain = ModelSource.single(location)
+    if not looks_like_path(location) or not folder.is_dir() or is_adapter_folder(folder):
+        return plain
+    return plain if (folder / "config.json").is_file() else source_in_folder(folder) or plain
+
+
+def named_spec(location: str, name: str | None = None) -> ModelSpec:
+    """The model at `location`, by `name`, else by its folder or hub name."""
+    source = located(location)
+    return model_spec(name or default_model_name(ModelSource.single(location)), source)
 
 
 def model_specs(settings: Settings) -> list[ModelSpec]:
     """Every model, in order (the first answers unnamed routes unless DEFAULT_MODEL says otherwise)."""
     if not settings.models and settings.model_repository is None:
         source = resolve_model_source(settings)
-        location = source.model
-        if looks_like_path(location) and is_adapter_folder(Path(location).expanduser()):
-            return [model_spec(settings.model_name or default_model_name(source), location)]
-        return [ModelSpec(settings.model_name or default_model_name(source), source)]
-    specs = (
-        [model_spec(default_model_name(ModelSource.single(settings.model_id)), settings.model_id)]
-        if settings.model_id
-        else []
-    )
+        return [model_spec(settings.model_name or default_model_name(source), source)]
+    specs = [named_spec(settings.model_id)] if settings.model_id else []
     for item in settings.models:
         name, separator, location = item.partition("=")
         if not separator:
-            name, location = default_model_name(ModelSource.single(item)), item
-        if not name or not location:
+            name, location = "", item
+        elif not name or not location:
             raise ModelLoadError(f"--model {item!r} (MODELS): give NAME=PATH, e.g. emotion=./out/adapter.")
-        specs.append(model_spec(name, location))
+        specs.append(named_spec(location, name or None))
     if settings.model_repository is not None:
         specs.extend(repository_specs(settings.model_repository))
     names = [spec.name for spec in specs]
@@ -95,4 +94,4 @@ def repository_specs(root: Path) -> list[ModelSpec]:
     folders = sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith("."))
     if not folders:
         raise ModelLoadError(f"MODEL_REPOSITORY={root} holds no model folder.")
-    return [model_spec(folder.name, str(folder)) for folder in folders]
+    return [named_spec(str(folder), folder.name) for folder in folders]

@@ -36,6 +36,7 @@ from app.runtime import (
     resolve_precision,
     select_device,
 )
+from app.tasks.adapters import is_adapter_folder
 from app.tasks.next_sentence import NSP_KEY_PARTS
 from app.tasks.registry import TASKS
 
@@ -134,7 +135,7 @@ def load_runnable_model(
     for location in dict.fromkeys((source.model, source.tokenizer)):
         if looks_like_path(location) and (unreadable := first_unreadable(Path(location))) is not None:
             raise _permission_error(source, unreadable)
-    if looks_like_path(source.model) and (Path(source.model).expanduser() / "adapter_config.json").is_file():
+    if looks_like_path(source.model) and is_adapter_folder(Path(source.model).expanduser()):
         raise ModelLoadError(
             f"'{source}' is a LoRA adapter folder: the server loads it over its base (serve --model "
             f"{source}); batch scoring, evaluation and compiling need its merged checkpoint "
