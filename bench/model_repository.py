@@ -57,13 +57,18 @@ def make_adapter(base: Path, task: str, output: Path) -> None:
 
     labels = {"text-classification": 6, "token-classification": 9, "question-answering": 2}
     model = TASKS[task].head_class.from_pretrained(str(base), num_labels=labels[task])
-    head = {"text-classification": ["classifier", "pooler"], "token-classification": ["classifier"]}
+    # Trained whole, as finetune --lora has them: the head, and the pooler a masked LM's weights lack.
+    trained_whole = {
+        "text-classification": ["classifier", "pooler"],
+        "token-classification": ["classifier"],
+        "question-answering": ["qa_outputs"],
+    }
     config = LoraConfig(
         task_type=TASK_TYPES[task],
         r=8,
         lora_alpha=128,
         target_modules=["query", "value"],
-        modules_to_save=head.get(task, ["qa_outputs"]),
+        modules_to_save=trained_whole[task],
         init_lora_weights=False,  # random B as well as A: an adapter that changes the encoder
     )
     peft_model = get_peft_model(model, config)

@@ -18,10 +18,13 @@ from typing import Any
 import torch
 from peft import LoraConfig, PeftConfig, inject_adapter_in_model, set_peft_model_state_dict
 from peft.tuners.lora import LoraLayer
+from safetensors import safe_open
+from safetensors.torch import load_file
 from transformers import AutoConfig, PretrainedConfig, PreTrainedModel
+from transformers.utils.hub import cached_file
 
 from app.config import TaskName
-from app.errors import ModelLoadError
+from app.errors import ModelLoadError, ModelNotReadyError
 from app.tasks.registry import TASKS
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -35,6 +38,7 @@ SAVED_PREFIX = "base_model.model."  # where PeftModel.save_pretrained puts the w
 # Encoder modules an adapter may train whole and still share the base: the pooler runs after the
 # encoder, so a view can put its own in place; anything inside the encoder cannot be swapped per batch.
 OWN_ENCODER_MODULES = ("pooler",)
+UNSET = object()  # the active adapter after the encoder's modules changed: the next batch sets its own
 
 
 def is_adapter_folder(folder: Path) -> bool:
@@ -59,37 +63,41 @@ class SharedEncoder:
         self.encoder = encoder
         self.adapters: set[str] = set()
         self._layers: list[LoraLayer] = []
-        self._active: str | None = None
+        self._active: object = None
 
     def activate(self, adapter: str | None) -> None:
         """Run the next batch with `adapter`'s matrices, or with none (the base alone)."""
         if adapter == self._active:
             return
+        if adapter is not None and adapter not in self.adapters:  # never its head on the bare base
+            raise ModelNotReadyError(f"The adapter '{adapter}' has left its base (unloaded).")
         for layer in self._layers:
             layer.set_adapter(adapter if adapter is not None else [])
         self._active = adapter
 
+    def _changed(self) -> None:
+        self.encoder.eval()  # peft adds its modules in training mode: their dropout would run
+        self._layers = [module for module in self.encoder.modules() if isinstance(module, LoraLayer)]
+        self._active = UNSET
+
     def attach(self, name: str, config: LoraConfig, weights: dict[str, torch.Tensor]) -> None:
         """Add an adapter's low-rank matrices (keys as under the encoder, without adapter names)."""
         inject_adapter_in_model(config, self.encoder, adapter_name=name)
+        self._changed()
         result: Any = set_peft_model_state_dict(self.encoder, weights, adapter_name=name)
         missing = [key for key in result.missing_keys if f".{name}." in key]
         if result.unexpected_keys or missing:
             self.detach(name)
             shown = (result.unexpected_keys or missing)[:3]
             raise ModelLoadError(f"The adapter '{name}' does not fit its base's encoder ({shown}).")
-        self.encoder.eval()  # peft adds its modules in training mode: their dropout would run
-        self._layers = [module for module in self.encoder.modules() if isinstance(module, LoraLayer)]
         self.adapters.add(name)
-        self._active = name  # injecting left it active; the next batch sets its own
 
     def detach(self, name: str) -> None:
-        for layer in self._layers or [m for m in self.encoder.modules() if isinstance(m, LoraLayer)]:
+        for layer in self._layers:
             if name in layer.lora_A:
                 layer.delete_adapter(name)
         self.adapters.discard(name)
-        self._active = name  # unknown now: the next batch sets its own
-        self.activate(None)
+        self._changed()
 
 
 class EncoderView(torch.nn.Module):
@@ -130,7 +138,7 @@ class AdapterModel:
     task: TaskName
 
 
-def attach_adapter(
+def build_adapter_model(
     folder: Path, name: str, base: PreTrainedModel, shared: SharedEncoder, base_source: str
 ) -> tuple[LoraConfig, dict[str, torch.Tensor], AdapterModel]:
     """Read an adapter folder and build its task model around a view of `shared`; the matrices are
@@ -147,7 +155,8 @@ def attach_adapter(
         model: PreTrainedModel = TASKS[task].head_class.from_config(head_config)
     meta_encoder = getattr(model, base.base_model_prefix)
     pooler = _own_encoder_module(folder, meta_encoder, own, prefix)
-    if pooler is None and getattr(meta_encoder, "pooler", None) is not None and shared_pooler(shared) is None:
+    reads_pooler = getattr(meta_encoder, "pooler", None) is not None
+    if pooler is None and reads_pooler and getattr(shared.encoder, "pooler", None) is None:
         # An embedding model's encoder loads without BERT's pooler; a classifier trained over the
         # checkpoint's own pooler (it was not in modules_to_save) needs it back.
         pooler = _checkpoint_module(folder, meta_encoder, base_source, "pooler")
@@ -160,17 +169,13 @@ def attach_adapter(
             f"The adapter {folder} holds no trained weights for its {task} head "
             f"({', '.join(untrained[:3])}); serving it would answer from random weights."
         )
-    dtype, device = next(shared.encoder.parameters()).dtype, next(shared.encoder.parameters()).device
+    reference = next(shared.encoder.parameters())
+    dtype, device = reference.dtype, reference.device
     for module in (m for n, m in model.named_children() if n != base.base_model_prefix):
         module.to(device=device, dtype=dtype)
     if pooler is not None:
         pooler.to(device=device, dtype=dtype)
     return config, lora, AdapterModel(model.eval(), task)
-
-
-def shared_pooler(shared: SharedEncoder) -> torch.nn.Module | None:
-    pooler: torch.nn.Module | None = getattr(shared.encoder, "pooler", None)
-    return pooler
 
 
 def _checkpoint_module(
@@ -179,8 +184,6 @@ def _checkpoint_module(
     """An encoder module (the pooler) as the base checkpoint's weights hold it."""
     weights: dict[str, torch.Tensor] = {}
     for file in _checkpoint_files(base_source):
-        from safetensors import safe_open
-
         with safe_open(str(file), "pt") as checkpoint:
             for key in checkpoint.keys():  # noqa: SIM118 - safe_open has no __iter__
                 before, found, rest = key.rpartition(f"{module}.")
@@ -200,8 +203,6 @@ def _checkpoint_files(source: str) -> list[Path]:
     folder = Path(source).expanduser()
     if folder.is_dir():
         return sorted(folder.glob("*.safetensors"))
-    from transformers.utils.hub import cached_file
-
     try:
         found = cached_file(source, "model.safetensors")
     except OSError:
@@ -228,8 +229,6 @@ def _lora_config(folder: Path) -> LoraConfig:
 def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
     safetensors = folder / "adapter_model.safetensors"
     if safetensors.is_file():
-        from safetensors.torch import load_file
-
         return load_file(str(safetensors))
     legacy = folder / "adapter_model.bin"
     if legacy.is_file():

@@ -14,7 +14,7 @@ from app.config import Settings, TaskName
 from app.errors import InvalidRequestError, ModelLoadError
 from app.model_source import TOKENIZER_FILES, ModelSource, local_folder, resolve_model_source
 from app.runtime import DeviceChoice, Precision, PrecisionChoice, configure_threads
-from app.tasks.adapters import SharedEncoder, attach_adapter, share_encoder
+from app.tasks.adapters import SharedEncoder, build_adapter_model, share_encoder
 from app.tasks.base import Task, label_names
 from app.tasks.embedding_config import PoolingMode
 from app.tasks.feature_extraction import FeatureExtractionTask
@@ -97,16 +97,20 @@ def load_served_model(
             f"LoRA adapters name {loaded.source} as their base; they join its fp32, bf16 or fp16 weights, "
             "not int8's quantized ones. Serve their merged checkpoints (finetune --merge) in int8 instead."
         )
-    compiled = not shareable and prepare_encoder(
-        runnable,
-        compile,
-        resolved,
-        torch_device,
-        loaded.untrained_encoder_weights,
-        package=compiled_package,
-        model_folder=local_folder(loaded.source),
-        cache_dir=compile_cache,
-        speedup=measure_compile_speedup,
+    compiled = (
+        False
+        if shareable
+        else prepare_encoder(
+            runnable,
+            compile,
+            resolved,
+            torch_device,
+            loaded.untrained_encoder_weights,
+            package=compiled_package,
+            model_folder=local_folder(loaded.source),
+            cache_dir=compile_cache,
+            speedup=measure_compile_speedup,
+        )
     )
     shared = share_encoder(runnable) if shareable else None
     served = ServedModel(
@@ -165,7 +169,7 @@ def load_adapter_model(folder: Path, name: str, base: ServedModel) -> PreparedAd
             f"The base {base.source} of the adapter {folder} runs compiled, its weights frozen into the "
             "graph; adapters join an eager base. Serve it with COMPILE=off, or name the adapter at start."
         )
-    config, weights, adapter = attach_adapter(folder, name, base.network, base.shared, base.source)
+    config, weights, adapter = build_adapter_model(folder, name, base.network, base.shared, base.source)
     tokenizer = (
         AutoTokenizer.from_pretrained(str(folder))
         if any((folder / file).is_file() for file in TOKENIZER_FILES)
