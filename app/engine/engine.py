@@ -59,7 +59,6 @@ class InferenceEngine:
         # One thread: torch already spreads a batch over every core.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self._worker: asyncio.Task[None] | None = None
-        self._closed = False
         self.failure: BaseException | None = None
 
     @property
@@ -67,9 +66,8 @@ class InferenceEngine:
         return len(self._queue)
 
     def start(self) -> None:
-        if self._closed:  # started again after close (an app's second lifespan)
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
-            self._closed = False
+        # A fresh thread per start: an app's second lifespan starts the engine its first one closed.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self._worker = asyncio.create_task(self._run(), name="inference-worker")
         self._worker.add_done_callback(self._on_worker_exit)
 
@@ -176,7 +174,6 @@ class InferenceEngine:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
         self._executor.shutdown(wait=True)
-        self._closed = True
 
 
 def _settle(item: WorkItem, outcome: Any) -> None:

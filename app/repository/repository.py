@@ -59,7 +59,7 @@ class ModelEntry:
     evicted: bool = False  # unloaded by the budget: a request loads it again
     loading: "asyncio.Task[None] | None" = None
     unloading: "asyncio.Task[None] | None" = None
-    drained: asyncio.Event = field(default_factory=asyncio.Event)
+    drained: asyncio.Event = field(default_factory=lambda: set_event(asyncio.Event()))  # no request in flight
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {"name": self.spec.name, "state": self.state.value}
@@ -70,6 +70,11 @@ class ModelEntry:
         if self.state is ModelState.UNAVAILABLE:
             described["reason"] = self.reason
         return described
+
+
+def set_event(event: asyncio.Event) -> asyncio.Event:
+    event.set()
+    return event
 
 
 class ModelRepository:
@@ -96,8 +101,7 @@ class ModelRepository:
         self._bases: dict[str, LoadedBase] = {}
         self._base_loads: dict[str, asyncio.Task[LoadedBase]] = {}
         self._adapters_made = 0
-        for entry in self.entries.values():
-            entry.drained.set()
+        self._model_of_task: dict[int, str] = {}  # id of a loaded model's task -> the model's name
 
     @property
     def default(self) -> ModelEntry:
@@ -117,11 +121,9 @@ class ModelRepository:
         return sum(entry.state is ModelState.READY for entry in self.entries.values())
 
     def name_of(self, task: Any) -> str:
-        """The model a task belongs to (the first, where models share a checkpoint's tasks)."""
-        for entry in self.entries.values():
-            if entry.served is not None and any(own is task for own in entry.served.tasks.values()):
-                return entry.spec.name
-        return "unloaded"
+        """The model a task belongs to (the first, where models share a checkpoint's tasks), per
+        batch for its metrics: looked up, not searched."""
+        return self._model_of_task.get(id(task), "unloaded")
 
     def index(self) -> list[dict[str, Any]]:
         return [entry.describe() for entry in self.entries.values()]
@@ -134,8 +136,7 @@ class ModelRepository:
         entry = self.entry(name)
         if entry.state is not ModelState.READY and entry.evicted:
             await self.load(name)
-        if entry.state is not ModelState.READY or entry.served is None:
-            raise ModelNotReadyError(self.not_ready_reason(entry))
+        served = self.ready_model(name)
         if self.max_requests_per_model is not None and entry.in_flight >= self.max_requests_per_model:
             raise QueueFullError(
                 f"The model '{name}' has {entry.in_flight} requests in flight, its limit "
@@ -145,11 +146,18 @@ class ModelRepository:
         entry.drained.clear()
         entry.last_used = time.monotonic()
         try:
-            yield entry.served
+            yield served
         finally:
             entry.in_flight -= 1
             if entry.in_flight == 0:
                 entry.drained.set()
+
+    def ready_model(self, name: str) -> ServedModel:
+        """The named model while it is loaded; 503 saying why where it is not."""
+        entry = self.entry(name)
+        if entry.state is not ModelState.READY or entry.served is None:
+            raise ModelNotReadyError(self.not_ready_reason(entry))
+        return entry.served
 
     @staticmethod
     def not_ready_reason(entry: ModelEntry) -> str:
@@ -188,8 +196,7 @@ class ModelRepository:
         assert self.folder is not None
         for spec in repository_specs(self.folder):
             if spec.name == name:
-                self.entries[name] = entry = ModelEntry(spec)
-                entry.drained.set()
+                self.entries[name] = ModelEntry(spec)
 
     async def _load(self, entry: ModelEntry) -> None:
         entry.state, started = ModelState.LOADING, time.perf_counter()
@@ -220,6 +227,8 @@ class ModelRepository:
             logger.error("Model %s failed to load: %s", spec.name, entry.reason)
             return
         entry.served, entry.state, entry.reason = served, ModelState.READY, ""
+        for task in served.tasks.values():
+            self._model_of_task.setdefault(id(task), spec.name)
         logger.info("Model %s ready in %.1f s", spec.name, time.perf_counter() - started)
 
     async def _base(self, key: str, source: ModelSource) -> LoadedBase:
@@ -266,6 +275,10 @@ class ModelRepository:
     async def _forget(self, entry: ModelEntry) -> None:
         if entry.adapter is not None:
             await self.engine.run_exclusive(entry.adapter.leave)
+        if entry.served is not None:
+            for task in entry.served.tasks.values():
+                if self._model_of_task.get(id(task)) == entry.spec.name:
+                    del self._model_of_task[id(task)]
         entry.served, entry.adapter = None, None
         key = entry.spec.base_key
         base = self._bases.get(key)

@@ -33,10 +33,7 @@ async def require_api_key(request: Request) -> None:
 
 
 async def get_repository(serving: Annotated[ServingState, Depends(get_serving_state)]) -> ModelRepository:
-    """503 while there is none to ask (its list of models was wrong) or the engine died."""
-    if serving.repository is None or serving.load_error is not None or serving.engine.failure is not None:
-        raise ModelNotReadyError(serving.not_ready_reason())
-    return serving.repository
+    return serving.serving_repository()
 
 
 async def get_model(serving: Annotated[ServingState, Depends(get_serving_state)]) -> ServedModel:

@@ -17,7 +17,6 @@ from app.engine.predict import predict
 from app.errors import (
     ClientClosedRequestError,
     DeadlineExceededError,
-    ModelNotReadyError,
     PayloadTooLargeError,
 )
 from app.serving.lifespan import ServingState
@@ -64,9 +63,7 @@ async def data_plane(request: Request, name: str | None = None) -> AsyncIterator
     """The named model's plane (the default model's without a name) while the request uses it: an
     unload waits for it. 404 for a name the server does not serve; 503 while the model is not ready."""
     serving: ServingState = request.app.state.serving
-    repository = serving.repository
-    if repository is None or serving.load_error is not None or serving.engine.failure is not None:
-        raise ModelNotReadyError(serving.not_ready_reason())
+    repository = serving.serving_repository()
     name = name or repository.default_name
     if name in repository.entries:  # a name not served is no label: clients choose them
         request.state.log_fields = {"model": name}
@@ -75,14 +72,9 @@ async def data_plane(request: Request, name: str | None = None) -> AsyncIterator
 
 
 async def get_data_plane(request: Request) -> AsyncIterator[DataPlane]:
-    """The route dependency of the routes that name no model: the default one's plane."""
-    async with data_plane(request) as plane:
-        yield plane
-
-
-async def get_named_data_plane(request: Request, model_name: str) -> AsyncIterator[DataPlane]:
-    """The route dependency of the routes with a `{model_name}` in their path."""
-    async with data_plane(request, model_name) as plane:
+    """The route dependency: the plane of the model the path names (`{model_name}`), else the default
+    one's."""
+    async with data_plane(request, request.path_params.get("model_name")) as plane:
         yield plane
 
 

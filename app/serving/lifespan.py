@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from app.config import Settings
 from app.engine.engine import BatchLimits, InferenceEngine
 from app.engine.predict import predict
+from app.errors import ModelNotReadyError
 from app.repository.repository import ModelLoader, ModelRepository, ModelState
 from app.tasks.checkpoint import ServedModel, load_configured_model
 from app.tasks.options import task_options
@@ -47,6 +48,13 @@ class ServingState:
             return ModelRepository.not_ready_reason(self.repository.default)
         loading = self.repository.default.spec.source if self.repository is not None else "?"
         return f"The model '{loading}' is still loading; retry shortly."
+
+    def serving_repository(self) -> ModelRepository:
+        """The models to ask; 503 where there are none (their list was wrong, none loaded) or the
+        engine died."""
+        if self.repository is None or self.load_error is not None or self.engine.failure is not None:
+            raise ModelNotReadyError(self.not_ready_reason())
+        return self.repository
 
     @property
     def ready(self) -> bool:

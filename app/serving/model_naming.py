@@ -5,8 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException
 
-from app.errors import ModelNotReadyError
-from app.repository.repository import ModelRepository, ModelState
+from app.repository.repository import ModelRepository
 from app.serving.dependencies import get_repository
 from app.tasks.checkpoint import ServedModel
 
@@ -23,10 +22,7 @@ async def get_named_model(
     model_name: str, repository: Annotated[ModelRepository, Depends(get_repository)]
 ) -> ServedModel:
     """The model the path names, while it is loaded; 503 saying why where it is not."""
-    entry = repository.entry(model_name)
-    if entry.state is not ModelState.READY or entry.served is None:
-        raise ModelNotReadyError(ModelRepository.not_ready_reason(entry))
-    return entry.served
+    return repository.ready_model(model_name)
 
 
 async def require_known_version(model_name: str, model_version: str) -> None:

@@ -16,7 +16,8 @@ from app.serving.huggingface.schemas import (
     HuggingFaceRequest,
     HuggingFaceResponse,
 )
-from app.serving.jobs import DataPlane, InferenceJob, get_data_plane, get_named_data_plane
+from app.serving.jobs import DataPlane, InferenceJob, get_data_plane
+from app.serving.model_naming import require_known_model
 from app.serving.openapi_inline import inline_schema
 from app.serving.protocol_errors import ErrorKeyRoute
 
@@ -37,33 +38,21 @@ OPENAPI_BODY = {
         },
     }
 }
-ROUTE = {
-    "dependencies": [Depends(require_api_key)],
-    "response_model": HuggingFaceResponse,
-    "responses": ERROR_RESPONSES,
-    "openapi_extra": OPENAPI_BODY,
-}
+ROUTE = {"response_model": HuggingFaceResponse, "responses": ERROR_RESPONSES, "openapi_extra": OPENAPI_BODY}
 
 
-@router.post("/", **ROUTE)  # type: ignore[arg-type]
+@router.post("/", dependencies=[Depends(require_api_key)], **ROUTE)  # type: ignore[arg-type]
+@router.post(
+    "/models/{model_name:path}",
+    dependencies=[Depends(require_api_key), Depends(require_known_model)],
+    **ROUTE,  # type: ignore[arg-type]
+)
 async def hugging_face_task(
     request: Request, plane: Annotated[DataPlane, Depends(get_data_plane)]
 ) -> JSONResponse:
     """Answer `{"inputs", "parameters"}` in the task schemas of transformers' pipelines, as
-    `huggingface_hub.InferenceClient(model="http://<this server>")` posts and reads them."""
-    return await answer(request, plane)
-
-
-@router.post("/models/{model_name:path}", **ROUTE)  # type: ignore[arg-type]
-async def hugging_face_model_task(
-    request: Request, plane: Annotated[DataPlane, Depends(get_named_data_plane)]
-) -> JSONResponse:
-    """As `POST /`, by the named model: the Inference API's `/models/{name}` URL
-    (`InferenceClient(model="http://<this server>/models/<name>")`)."""
-    return await answer(request, plane)
-
-
-async def answer(request: Request, plane: DataPlane) -> JSONResponse:
+    `huggingface_hub.InferenceClient(model="http://<this server>")` posts and reads them; by the named
+    model on the Inference API's `/models/{name}` URL (`InferenceClient(model=".../models/<name>")`)."""
     settings = plane.settings
     body = await read_json_body(request, settings.max_payload_bytes)
     if "feature-extraction" in plane.model.tasks:

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from app.repository.repository import ModelRepository, ModelState
 from app.serving.dependencies import get_repository, require_api_key
 from app.serving.guards import read_json_body
-from app.serving.jobs import DataPlane, get_named_data_plane
+from app.serving.jobs import DataPlane, get_data_plane
 from app.serving.kserve_v1.codec import PREDICT_EXAMPLE, decode_predict, encode_predictions
 from app.serving.protocol_errors import ErrorKeyRoute, error_responses
 
@@ -49,7 +49,7 @@ async def model_ready(
 )
 async def predict(
     request: Request,
-    plane: Annotated[DataPlane, Depends(get_named_data_plane)],
+    plane: Annotated[DataPlane, Depends(get_data_plane)],
 ) -> JSONResponse:
     """`{"instances": [...]}` answered `{"predictions": [...]}`, one per instance."""
     body = await read_json_body(request, plane.settings.max_payload_bytes)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from app import __version__
 from app.serving.dependencies import get_model, require_api_key
 from app.serving.guards import read_body
-from app.serving.jobs import DataPlane, InferenceJob, get_named_data_plane
+from app.serving.jobs import DataPlane, InferenceJob, get_data_plane
 from app.serving.model_naming import (
     MODEL_VERSION,
     get_named_model,
@@ -131,7 +131,7 @@ INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=INFER_RESPONSES,
     openapi_extra=INFER_BODY,
 )
-async def infer(request: Request, plane: Annotated[DataPlane, Depends(get_named_data_plane)]) -> Response:
+async def infer(request: Request, plane: Annotated[DataPlane, Depends(get_data_plane)]) -> Response:
     """Each input row answered by the served task, as tensors (JSON or binary, per output)."""
     settings = plane.settings
     body = await read_body(request, settings.max_payload_bytes)

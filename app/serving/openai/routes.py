@@ -7,8 +7,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from app.config import Settings
-from app.repository.repository import ModelRepository
-from app.serving.dependencies import get_repository, get_settings, require_api_key
+from app.serving.dependencies import get_settings, require_api_key
 from app.serving.guards import read_json_body
 from app.serving.jobs import data_plane
 from app.serving.openai.codec import EmbeddingsRequest, embeddings_job, encode_list, openai_error
@@ -32,7 +31,7 @@ async def embeddings(request: Request, settings: Annotated[Settings, Depends(get
     `model` names the server's model; on a server of one model, any name reaches it (OpenAI's
     clients must send one, and often send a fixed one)."""
     body = parse_body(EmbeddingsRequest, await read_json_body(request, settings.max_payload_bytes))
-    repository: ModelRepository = await get_repository(request.app.state.serving)
+    repository = request.app.state.serving.serving_repository()
     name = body.model if body.model in repository.entries or len(repository.entries) > 1 else None
     async with data_plane(request, name) as plane:
         answers = await plane.run(request, embeddings_job(body, plane.settings))
