@@ -83,8 +83,8 @@ def create_app(
     def finish_loading(loading: "asyncio.Task[float]") -> None:
         if loading.cancelled():
             return
-        if state.load_error is not None:
-            fail(state.load_error)
+        if state.load_error is not None:  # each model's reason is logged already, as it failed
+            fail("No model could be loaded; the server stops.")
         else:
             metrics.model_load_seconds.set(loading.result())
 
