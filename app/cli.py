@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import uvicorn
+from pydantic import ValidationError
 
 from app.config import TASK_NAMES, Settings
 from app.finetuning.cli import add_finetune_parser
@@ -214,6 +215,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+def settings_error(exc: ValidationError) -> str:
+    """One line per wrong setting, named as its environment variable: the server does not start."""
+    lines = []
+    for error in exc.errors():
+        name = "_".join(str(part) for part in error["loc"]).upper()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"Invalid setting {name}: {message}." if name else f"Invalid settings: {message}.")
+    return "\n".join(lines)
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -235,6 +246,7 @@ ONEDNN_CACHE_DEFAULT = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16"}
 
 def serve(settings: Settings) -> int:
     from app.serving.app import create_app  # imported here so `--help` stays fast
+    from app.serving.connections import server_config
 
     configure_request_log()
 
@@ -245,16 +257,7 @@ def serve(settings: Settings) -> int:
             server.should_exit = True
 
     app = create_app(settings, on_fatal=stop_server)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=False,  # app.serving.observability logs one JSON line per request instead
-            timeout_graceful_shutdown=settings.drain_timeout_s,
-        )
-    )
+    server = uvicorn.Server(server_config(app, settings))
     # uvicorn re-raises the signal that stopped it once it has drained; a stop asked for by
     # SIGTERM or Ctrl-C is a clean exit, so let that re-raised signal land on a no-op.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
@@ -268,7 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     for name, value in ONEDNN_CACHE_DEFAULT.items():
         os.environ.setdefault(name, value)  # before torch first runs
-    settings = settings_from(args)
+    try:
+        settings = settings_from(args)
+    except ValidationError as exc:
+        print(settings_error(exc), file=sys.stderr)
+        return 2
     configure_logging(settings.log_level)
     if args.command == "serve":
         return serve(settings)

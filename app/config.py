@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL_ID = "bert-base-cased"
@@ -152,8 +152,57 @@ class Settings(BaseSettings):
         "so one busy model cannot take every MAX_CONCURRENT_REQUESTS slot from the others. Unset: none.",
     )
     max_inputs_per_request: int = Field(default=256, ge=1, description="More inputs in one request: 413.")
+    max_input_characters: int = Field(
+        default=100_000,
+        ge=1,
+        description="Characters in one input (a text, a pair's text, a question or context) at most; "
+        "a longer one: 413 naming it. 100,000 is about 25,000 tokens, 50 windows of the model's 512.",
+    )
+    max_request_characters: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Characters in all of a request's inputs at most; more: 413. Bounds what one request "
+        "may cost in tokenizing, memory and the size of its answer (/tokenize's included).",
+    )
     max_payload_bytes: int = Field(
         default=2_000_000, ge=1, description="A larger body: 413, without reading it all (TEI uses 2 MB)."
+    )
+    header_timeout_ms: int = Field(
+        default=10_000,
+        ge=1,
+        description="Time a client has to send a request's headers, from its first byte (or from "
+        "connecting); past it, 408 and the connection closes.",
+    )
+    max_header_bytes: int = Field(
+        default=65_536,
+        ge=1024,
+        description="Bytes of a request's line and headers at most; more: 431 and the connection closes, "
+        "before any of it is kept.",
+    )
+    max_headers: int = Field(
+        default=100, ge=1, description="Header fields in one request at most; more: 431."
+    )
+    body_timeout_ms: int = Field(
+        default=10_000,
+        ge=1,
+        description="Time a client has to send a request's body once its headers are in; past it, or when "
+        "the body falls behind MIN_BODY_BYTES_PER_S, 408 and the connection closes.",
+    )
+    min_body_bytes_per_s: int = Field(
+        default=1024,
+        ge=0,
+        description="After a grace of 2 s, a body must arrive at least this fast on average, or 408 at once "
+        "rather than at BODY_TIMEOUT_MS. 0: no minimum.",
+    )
+    max_pending_bodies: int = Field(
+        default=256,
+        ge=1,
+        description="Request bodies being received at once at most (a body being received holds no "
+        "admission slot); beyond, 429 before reading. Memory held by bodies is at most this times "
+        "MAX_PAYLOAD_BYTES.",
+    )
+    keep_alive_timeout_s: int = Field(
+        default=5, ge=1, description="An idle keep-alive connection is closed after this long."
     )
     request_timeout_ms: int = Field(
         default=50_000,
@@ -166,9 +215,36 @@ class Settings(BaseSettings):
     )
     api_key: str | None = Field(
         default=None,
-        description="If set, inference routes require `Authorization: Bearer <key>`; health stays open.",
+        description="If set, every POST (inference and model control) requires `Authorization: Bearer "
+        "<key>`; health, metadata, metrics and docs stay open. Set but empty: the server refuses to start.",
+    )
+    model_control: Literal["none", "explicit"] = Field(
+        default="none",
+        description="Triton's model control: none, the repository's load and unload answer 403 (its index "
+        "stays readable); explicit, they load and unload models, and API_KEY must be set.",
     )
     log_inputs: bool = Field(default=False, description="Log input texts (off: no user text in logs).")
+    expose_details: bool = Field(
+        default=False,
+        description="On: public bodies (errors, /health/ready, the repository index, TEI's /info) carry "
+        "absolute paths and exception class names. Off: they are redacted (a path shows its last part) "
+        "and the server's log keeps them.",
+    )
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key_not_empty(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("API_KEY is set but empty: set a key, or unset it to leave the routes open")
+        return value
+
+    @model_validator(mode="after")
+    def _model_control_needs_a_key(self) -> "Settings":
+        if self.model_control == "explicit" and self.api_key is None:
+            raise ValueError(
+                "MODEL_CONTROL=explicit lets clients load and unload models: it needs API_KEY set"
+            )
+        return self
 
     @field_validator("models", mode="before")
     @classmethod

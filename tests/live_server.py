@@ -9,16 +9,23 @@ from typing import Any
 import uvicorn
 
 from app.config import Settings
+from app.repository.repository import ModelLoader
 from app.serving.app import create_app
+from app.serving.connections import server_config
 from bench.server_process import free_port, wait_until_ready
 
 
 @contextmanager
-def live_server(timeout_s: float = 60, **settings: Any) -> Iterator[str]:
-    """`with live_server(model_id=str(checkpoint)) as base_url:` the app, loaded and ready."""
+def live_server(
+    timeout_s: float = 60, load_model: ModelLoader | None = None, **settings: Any
+) -> Iterator[str]:
+    """`with live_server(model_id=str(checkpoint)) as base_url:` the app, loaded and ready (with
+    `load_model`, a fake's)."""
     port = free_port()
-    app = create_app(Settings(**settings), on_fatal=lambda: None)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(Settings(**settings), load_model=load_model, on_fatal=lambda: None)
+    server = uvicorn.Server(
+        server_config(app, app.state.settings, host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, name=f"live-server-{port}", daemon=True)
     thread.start()
     base_url = f"http://127.0.0.1:{port}"

@@ -22,6 +22,8 @@ from app.tasks.base import Feature, Task
 
 logger = logging.getLogger(__name__)
 
+PREPARE_THREADS = 2
+
 
 @dataclass(frozen=True)
 class BatchLimits:
@@ -58,6 +60,7 @@ class InferenceEngine:
         self._arrivals = asyncio.Event()
         # One thread: torch already spreads a batch over every core.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._preparer = ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="prepare")
         self._worker: asyncio.Task[None] | None = None
         self.failure: BaseException | None = None
 
@@ -68,6 +71,7 @@ class InferenceEngine:
     def start(self) -> None:
         # A fresh thread per start: an app's second lifespan starts the engine its first one closed.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._preparer = ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="prepare")
         self._worker = asyncio.create_task(self._run(), name="inference-worker")
         self._worker.add_done_callback(self._on_worker_exit)
 
@@ -86,6 +90,12 @@ class InferenceEngine:
         # If this request is cancelled (client gone), gather cancels the futures and the worker
         # drops those items before compute.
         return list(await asyncio.gather(*(item.future for item in items)))
+
+    async def prepare(self, work: Callable[..., Any], *args: Any) -> Any:
+        """`work(*args)` off the event loop, for the tokenizing and decoding of large requests: on
+        PREPARE_THREADS threads, so a burst of them queues here rather than all holding their
+        memory at once."""
+        return await asyncio.get_running_loop().run_in_executor(self._preparer, work, *args)
 
     async def run_exclusive(self, work: Callable[[], Any]) -> Any:
         """`work()` on the inference thread, between batches: for changes to modules a batch runs."""
@@ -174,6 +184,7 @@ class InferenceEngine:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
         self._executor.shutdown(wait=True)
+        self._preparer.shutdown(wait=False, cancel_futures=True)
 
 
 def _settle(item: WorkItem, outcome: Any) -> None:

@@ -1,6 +1,5 @@
 """One request's examples through a task and the engine: encode, run the features, decode."""
 
-import asyncio
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
@@ -9,9 +8,10 @@ from app.engine.engine import InferenceEngine
 from app.errors import InvalidInputError
 from app.tasks.base import Encoded, Task, first_error
 
-# Up to this many characters a request is tokenized on the event loop (a sentence takes ~50 µs,
-# less than the hop to a thread); longer ones go to a thread so the loop keeps answering.
-INLINE_ENCODE_CHARACTERS = 1_000
+# Up to this many characters a request is tokenized and decoded on the event loop (a sentence takes
+# ~50 µs, less than the hop to a thread); longer ones go to the engine's preparing threads so the
+# loop keeps answering.
+INLINE_CHARACTERS = 1_000
 
 
 async def predict(
@@ -22,16 +22,19 @@ async def predict(
     deadline: float | None = None,
 ) -> list[Any]:
     """Each example's answer, in order; the first example that cannot be scored fails the request."""
-    if characters(examples) <= INLINE_ENCODE_CHARACTERS:
-        encoded = task.encode(examples, options)
-    else:
-        encoded = await asyncio.get_running_loop().run_in_executor(None, task.encode, examples, options)
+    inline = characters(examples) <= INLINE_CHARACTERS
+    encoded = (
+        task.encode(examples, options) if inline else await engine.prepare(task.encode, examples, options)
+    )
     error = first_error(encoded)
     if error is not None:
         raise error
     valid = [item for item in encoded if not isinstance(item, InvalidInputError)]
     outputs = await engine.run(task, [feature for item in valid for feature in item.features], deadline)
-    return decode_all(task, valid, outputs, options)
+    if inline:
+        return decode_all(task, valid, outputs, options)
+    answers: list[Any] = await engine.prepare(decode_all, task, valid, outputs, options)
+    return answers
 
 
 def characters(value: Any) -> int:

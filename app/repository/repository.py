@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.engine.engine import InferenceEngine
-from app.errors import ModelLoadError, ModelNotReadyError, QueueFullError, UnknownModelError
+from app.errors import ModelLoadError, ModelNotReadyError, QueueFullError, UnknownModelError, exception_text
 from app.model_source import ModelSource
 from app.repository.specs import ModelSpec, repository_specs
 from app.tasks.checkpoint import PreparedAdapter, ServedModel, load_adapter_model
@@ -223,7 +223,7 @@ class ModelRepository:
                 logger.exception("Unexpected failure while loading %s", spec.name)
             await self._forget(entry)
             entry.state = ModelState.UNAVAILABLE
-            entry.reason = exc.message if isinstance(exc, ModelLoadError) else f"{type(exc).__name__}: {exc}"
+            entry.reason = exc.message if isinstance(exc, ModelLoadError) else exception_text(exc)
             logger.error("Model %s failed to load: %s", spec.name, entry.reason)
             return
         entry.served, entry.state, entry.reason = served, ModelState.READY, ""

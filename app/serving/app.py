@@ -20,6 +20,8 @@ from app.repository.specs import model_specs
 from app.serving.admission import AdmissionControl, AdmissionMiddleware
 from app.serving.azure.routes import router as azure_router
 from app.serving.azure.schemas import ScoreRequest
+from app.serving.body_receiver import BodyLimits
+from app.serving.docs_routes import router as docs_router
 from app.serving.health_routes import router as health_router
 from app.serving.huggingface.routes import router as huggingface_router
 from app.serving.kserve_v1.routes import router as kserve_v1_router
@@ -50,7 +52,9 @@ def create_app(
     process must then stop (and exit non-zero), never hang half-alive."""
     settings = settings or get_settings()
     metrics = ServiceMetrics()
-    admission = AdmissionControl(settings.max_concurrent_requests, settings.max_refusals_per_s)
+    admission = AdmissionControl(
+        settings.max_concurrent_requests, settings.max_refusals_per_s, settings.max_pending_bodies
+    )
 
     def fail(reason: str) -> None:
         logger.error("%s", reason)
@@ -106,6 +110,8 @@ def create_app(
         description="Azure ML's /score contract for BERT checkpoints (fill-mask, text classification, NER, "
         "extractive QA, next-sentence prediction), served from a model loaded once.",
         lifespan=lifespan,
+        docs_url=None,  # docs_router serves /docs and /redoc with pinned scripts
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.serving = state
@@ -125,12 +131,20 @@ def create_app(
     app.include_router(tei_router)
     app.include_router(openai_router)
     app.include_router(playground_router)
+    app.include_router(docs_router)
     register_exception_handlers(app)
     app.openapi = lambda: _openapi_with_request_schema(app)  # type: ignore[method-assign]
     app.add_api_route("/swagger.json", app.openapi, include_in_schema=False)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    # Added last, so outermost: a refusal costs no routing, no body, no access-log line.
-    app.add_middleware(AdmissionMiddleware, admission=admission, metrics=metrics)
+    # Added last, so outermost: a refusal (401, 429) costs no routing, no body, no access-log line.
+    app.add_middleware(
+        AdmissionMiddleware,
+        admission=admission,
+        metrics=metrics,
+        body_limits=BodyLimits(settings.body_timeout_ms / 1000, settings.min_body_bytes_per_s),
+        api_key=settings.api_key,
+        routes=app.routes,
+    )
     return app
 
 

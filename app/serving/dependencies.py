@@ -1,4 +1,5 @@
-"""What every inference route shares: settings, the models, the API key."""
+"""What every inference route shares: settings, the models (the API key is checked before routing,
+in `app.serving.admission`)."""
 
 from typing import Annotated
 
@@ -7,7 +8,6 @@ from fastapi import Depends, Request
 from app.config import Settings
 from app.errors import ModelNotReadyError
 from app.repository.repository import ModelRepository
-from app.serving.guards import check_api_key
 from app.serving.lifespan import ServingState
 from app.tasks.checkpoint import ServedModel
 
@@ -26,10 +26,6 @@ async def get_serving_state(request: Request) -> ServingState:
 async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-async def require_api_key(request: Request) -> None:
-    check_api_key(request.headers.get("authorization"), request.app.state.settings.api_key)
 
 
 async def get_repository(serving: Annotated[ServingState, Depends(get_serving_state)]) -> ModelRepository:

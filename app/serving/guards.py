@@ -1,31 +1,52 @@
-"""What a request must pass before it reaches the engine: auth, body size (admission control is
-the pure-ASGI layer in `app.serving.admission`)."""
+"""Reading a request's body: its size, and JSON (the API key, admission and the body's deadline
+are the pure-ASGI layer in `app.serving.admission`)."""
 
-import hmac
 import json
+import re
 
 from fastapi import Request
 from starlette.requests import ClientDisconnect
 
-from app.errors import ClientClosedRequestError, InvalidRequestError, PayloadTooLargeError, UnauthorizedError
+from app.errors import ClientClosedRequestError, InvalidRequestError, PayloadTooLargeError
 
-
-def check_api_key(authorization: str | None, api_key: str | None) -> None:
-    """With API_KEY set, require `Authorization: Bearer <key>`, compared in constant time."""
-    if api_key is None:
-        return
-    scheme, _, presented = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), api_key.encode()):
-        raise UnauthorizedError("Missing or wrong API key: send the header 'Authorization: Bearer <key>'.")
+# JSON's escapes can spell half of a UTF-16 pair alone (\ud800), and json.loads turns the UTF-8 bytes
+# of one into one too: a string Python holds but cannot encode, on which a tokenizer fails. Only a
+# body with one of these spellings (emoji escaped as pairs among them) is searched for them.
+MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 async def read_json_body(request: Request, max_bytes: int) -> object:
-    """Decode the body as JSON, refusing one over max_bytes before reading it all."""
+    """Decode the body as JSON, refusing one over max_bytes before reading it all, and any string
+    in it that is not Unicode text."""
     body = await read_body(request, max_bytes)
     try:
-        return json.loads(body)
+        value = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise InvalidRequestError(f"The body is not valid JSON: {exc}") from exc
+    if MAYBE_SURROGATE.search(body):
+        check_encodable(value)
+    return value
+
+
+def check_encodable(value: object, where: str = "") -> None:
+    """A 400 naming the first string (or key) that holds a lone surrogate, by its place in the body."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise InvalidRequestError(
+                f"'{where or 'the body'}' is not valid text: character {exc.start} is half of a UTF-16 "
+                f"surrogate pair ({value[exc.start]!r}) without its other half; send UTF-8 text."
+            ) from None
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_encodable(item, f"{where}[{index}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            shown = key.encode("utf-8", "backslashreplace").decode()  # the message must encode too
+            inside = f"{where}.{shown}" if where else shown
+            check_encodable(key, inside)
+            check_encodable(item, inside)
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:

@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from app.serving.dependencies import (
-    get_serving_state,
-)
+from app.config import Settings
+from app.errors import public_json
+from app.serving.dependencies import get_serving_state, get_settings
 from app.serving.lifespan import ServingState
 from app.serving.metrics import ServiceMetrics
 from app.serving.responses import AzureJSONResponse, ErrorResponse
@@ -27,7 +27,10 @@ async def liveness() -> dict[str, str]:
 
 
 @router.get("/health/ready", tags=["health"], responses={503: {"model": ErrorResponse}})
-async def readiness(serving: Annotated[ServingState, Depends(get_serving_state)]) -> JSONResponse:
+async def readiness(
+    serving: Annotated[ServingState, Depends(get_serving_state)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> JSONResponse:
     """200 once every model named at start has loaded (and run a warm-up prediction) or failed, and
     the default one is served; 503 before, or if it died. The default model's description comes
     first, as with one model, then its name (`default_model`); `models` lists each with its name,
@@ -37,10 +40,10 @@ async def readiness(serving: Annotated[ServingState, Depends(get_serving_state)]
         body = {"message": serving.not_ready_reason()}
         if repository is not None:
             body["models"] = repository.index()  # type: ignore[assignment]
-        return AzureJSONResponse(body, status_code=503)
+        return AzureJSONResponse(public_json(body, settings.expose_details), status_code=503)
     described = repository.default.served.describe()
     models = {"default_model": repository.default_name, "models": repository.index()}
-    return AzureJSONResponse({"status": "ready", **described, **models})
+    return AzureJSONResponse(public_json({"status": "ready", **described, **models}, settings.expose_details))
 
 
 @router.get("/metrics", tags=["health"], response_class=PlainTextResponse)

@@ -13,7 +13,7 @@ from fastapi import Request
 
 from app.config import Settings, TaskName
 from app.engine.engine import InferenceEngine
-from app.engine.predict import predict
+from app.engine.predict import characters, predict
 from app.errors import (
     ClientClosedRequestError,
     DeadlineExceededError,
@@ -48,6 +48,7 @@ class DataPlane:
 
     async def run(self, request: Request, job: InferenceJob) -> list[Any]:
         """Each example's result record, from the served task named by the job."""
+        check_text_sizes(job.examples, self.settings)
         task = self.model.task(job.task)  # a task this checkpoint cannot answer: 400 saying why
         request.state.log_fields = {"model": self.name, "task": job.task, "inputs": len(job.examples)} | (
             {"texts": job.logged_inputs} if self.settings.log_inputs else {}
@@ -106,4 +107,23 @@ def check_input_count(where: str, count: int, limit: int) -> None:
     if count > limit:
         raise PayloadTooLargeError(
             f"'{where}' has {count} inputs; the limit is {limit} per request. Split it."
+        )
+
+
+def check_text_sizes(examples: Sequence[Any], settings: Settings) -> None:
+    """Every protocol's limits on characters per input and per request, before any tokenizing: an
+    example (a text, a pair, a question with its context) is one input."""
+    total = 0
+    for index, example in enumerate(examples):
+        size = characters(example)
+        if size > settings.max_input_characters:
+            raise PayloadTooLargeError(
+                f"Input {index} has {size:,} characters; the limit is {settings.max_input_characters:,} "
+                "per input (MAX_INPUT_CHARACTERS)."
+            )
+        total += size
+    if total > settings.max_request_characters:
+        raise PayloadTooLargeError(
+            f"The request's inputs have {total:,} characters; the limit is "
+            f"{settings.max_request_characters:,} per request (MAX_REQUEST_CHARACTERS). Split it."
         )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from app.config import Settings
 from app.engine.engine import BatchLimits, InferenceEngine
 from app.engine.predict import predict
-from app.errors import ModelNotReadyError
+from app.errors import ModelNotReadyError, exception_text
 from app.repository.repository import ModelLoader, ModelRepository, ModelState
 from app.tasks.checkpoint import ServedModel, load_configured_model
 from app.tasks.options import task_options
@@ -43,7 +43,7 @@ class ServingState:
         if self.load_error is not None:
             return f"The model failed to load: {self.load_error}"
         if self.engine.failure is not None:
-            return f"The inference worker died: {self.engine.failure!r}"
+            return f"The inference worker died: {exception_text(self.engine.failure)}"
         if self.repository is not None and self.started:
             return ModelRepository.not_ready_reason(self.repository.default)
         loading = self.repository.default.spec.source if self.repository is not None else "?"

@@ -56,6 +56,11 @@ class ServiceMetrics:
             "Inference requests refused with 429 by admission control, before routing.",
             registry=self.registry,
         )
+        self.unauthorized_requests = Counter(
+            "bert_serving_requests_unauthorized",
+            "POSTs refused with 401 (no or a wrong API key), before routing.",
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "bert_serving_queue_inputs", "Inputs waiting for the model.", registry=self.registry
         )

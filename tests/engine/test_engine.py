@@ -9,7 +9,7 @@ import pytest
 
 from app.engine import engine as engine_module
 from app.engine.engine import BatchLimits, InferenceEngine
-from app.engine.predict import INLINE_ENCODE_CHARACTERS, characters, predict
+from app.engine.predict import INLINE_CHARACTERS, characters, predict
 from app.errors import EngineStoppedError, QueueFullError
 from app.tasks.fill_mask import FillMaskOptions
 from app.tasks.token_classification import Words
@@ -181,25 +181,31 @@ def test_a_batch_holds_one_task_and_every_task_is_answered() -> None:
     run_with_engine(scenario)
 
 
-def test_a_short_request_is_tokenized_on_the_event_loop_and_a_long_one_in_a_thread(
+def test_a_short_request_is_tokenized_and_decoded_on_the_event_loop_and_a_long_one_in_a_thread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async def scenario(engine: InferenceEngine, model: FakeFillMaskTask) -> list[str]:
         threads: list[str] = []
-        encode = model.encode
+        encode, decode = model.encode, model.decode
 
         def recording_encode(texts: Any, options: Any) -> Any:
-            threads.append(threading.current_thread().name)
+            threads.append("encode " + threading.current_thread().name)
             return encode(texts, options)
 
+        def recording_decode(*args: Any) -> Any:
+            threads.append("decode " + threading.current_thread().name)
+            return decode(*args)
+
         monkeypatch.setattr(model, "encode", recording_encode)
+        monkeypatch.setattr(model, "decode", recording_decode)
         await ask(engine, model, ["short [MASK]"], 1)
-        await ask(engine, model, ["long [MASK] " + "word " * INLINE_ENCODE_CHARACTERS], 1)
+        await ask(engine, model, ["long [MASK] " + "word " * INLINE_CHARACTERS], 1)
         return threads
 
-    threads = run_with_engine(scenario)
-    assert threads[0] == threading.main_thread().name
-    assert threads[1] != threading.main_thread().name
+    main = threading.main_thread().name
+    short_encode, short_decode, long_encode, long_decode = run_with_engine(scenario)
+    assert (short_encode, short_decode) == (f"encode {main}", f"decode {main}")
+    assert long_encode.startswith("encode prepare") and long_decode.startswith("decode prepare")
 
 
 def test_characters_counts_the_text_in_every_kind_of_example() -> None:

@@ -26,8 +26,9 @@ BODY = {"inputs": "Paris is the [MASK] of France."}
 def repository_app(
     names: list[str], fakes: dict[str, FakeFillMaskTask] | None = None, **settings: Any
 ) -> tuple[FastAPI, dict[str, FakeFillMaskTask], list[str]]:
-    """An app serving a fake per name (source `fake-<name>`); `broken` fails to load. Returns the
-    fakes by name and the sources loaded, in order."""
+    """An app serving a fake per name (source `fake-<name>`); `broken` fails to load; model control
+    on, behind the key "secret" (which `running` sends). Returns the fakes by name and the sources
+    loaded, in order."""
     fakes = fakes if fakes is not None else {}
     loads: list[str] = []
 
@@ -40,6 +41,7 @@ def repository_app(
         return served(fakes[name])
 
     models = [f"{name}=fake-{name}" for name in names]
+    settings = {"model_control": "explicit", "api_key": "secret"} | settings
     app = create_app(Settings(models=models, **settings), load_model=load, on_fatal=lambda: None)
     return app, fakes, loads
 
@@ -196,9 +198,9 @@ async def test_beyond_max_loaded_models_the_least_recently_used_goes_and_comes_b
     "path", ["/v2/repository/index", "/v2/repository/models/a/unload", "/v2/repository/models/a/load"]
 )
 async def test_the_repository_routes_need_the_api_key(path: str) -> None:
-    app, _, _ = repository_app(["a"], api_key="secret")
+    app, _, _ = repository_app(["a"])
     async with running(app) as client:
-        refused = await client.post(path)
+        refused = await client.post(path, headers={"Authorization": ""})
         allowed = await client.post(path, headers={"Authorization": "Bearer secret"})
     assert refused.status_code == 401 and "error" in refused.json()
     assert allowed.status_code == 200

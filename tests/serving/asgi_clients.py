@@ -15,10 +15,15 @@ from tests.fakes import FakeFillMaskTask, served
 
 @asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan, and a client that can have many requests in flight at once."""
+    """The app with its lifespan, and a client that can have many requests in flight at once (and
+    sends the app's API key, where it has one: a request refused for want of it says `headers=`)."""
+    api_key = app.state.settings.api_key
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", timeout=30, headers=headers
+        ) as client:
             for _ in range(500):
                 if (await client.get("/health/ready")).status_code == 200:
                     break

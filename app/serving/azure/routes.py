@@ -7,7 +7,6 @@ from fastapi import APIRouter, Depends, Request
 from app.serving.azure.answers import shape_answers
 from app.serving.azure.contract import parse_request_table
 from app.serving.azure.schemas import INFERENCE_ERROR_RESPONSES, SAMPLE_REQUEST, ScoreResponse
-from app.serving.dependencies import require_api_key
 from app.serving.guards import read_json_body
 from app.serving.jobs import DataPlane, InferenceJob, get_data_plane
 from app.serving.responses import AzureJSONResponse
@@ -18,7 +17,6 @@ router = APIRouter(tags=["azure"])
 
 @router.post(
     "/score",
-    dependencies=[Depends(require_api_key)],
     response_model=ScoreResponse,
     responses=INFERENCE_ERROR_RESPONSES,
     openapi_extra={

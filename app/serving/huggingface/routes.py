@@ -5,7 +5,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from app.serving.dependencies import require_api_key
 from app.serving.guards import read_json_body
 from app.serving.huggingface.answers import huggingface_answers
 from app.serving.huggingface.embeddings import embedding_answer
@@ -41,10 +40,10 @@ OPENAPI_BODY = {
 ROUTE = {"response_model": HuggingFaceResponse, "responses": ERROR_RESPONSES, "openapi_extra": OPENAPI_BODY}
 
 
-@router.post("/", dependencies=[Depends(require_api_key)], **ROUTE)  # type: ignore[arg-type]
+@router.post("/", **ROUTE)  # type: ignore[arg-type]
 @router.post(
     "/models/{model_name:path}",
-    dependencies=[Depends(require_api_key), Depends(require_known_model)],
+    dependencies=[Depends(require_known_model)],
     **ROUTE,  # type: ignore[arg-type]
 )
 async def hugging_face_task(

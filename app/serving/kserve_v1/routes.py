@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from app.repository.repository import ModelRepository, ModelState
-from app.serving.dependencies import get_repository, require_api_key
+from app.serving.dependencies import get_repository
 from app.serving.guards import read_json_body
 from app.serving.jobs import DataPlane, get_data_plane
 from app.serving.kserve_v1.codec import PREDICT_EXAMPLE, decode_predict, encode_predictions
@@ -43,7 +43,7 @@ async def model_ready(
 
 @router.post(
     "/models/{model_name}:predict",
-    dependencies=[Depends(require_served_name), Depends(require_api_key)],
+    dependencies=[Depends(require_served_name)],
     openapi_extra=PREDICT_BODY,
     responses=error_responses(400, 401, 404, 413, 429, 503, 504),
 )

@@ -1,5 +1,6 @@
 """Triton's model-repository extension of the Open Inference Protocol: the index of the models and
-their states, and loading and unloading one by name while the others serve (behind the API key).
+their states, and loading and unloading one by name while the others serve (with MODEL_CONTROL=explicit,
+behind the API key).
 
 An unload refuses the model's new requests and answers once those in flight are answered; a load
 that fails answers 400 with the reason, which the index keeps.
@@ -10,9 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict
 
-from app.errors import InvalidRequestError
+from app.errors import InvalidRequestError, ModelControlDisabledError, UnsupportedMediaTypeError, public_text
 from app.repository.repository import ModelRepository, ModelState
-from app.serving.dependencies import get_repository, require_api_key
+from app.serving.dependencies import get_repository
 from app.serving.guards import read_json_body
 from app.serving.protocol_errors import ErrorKeyRoute, error_responses
 from app.serving.validation import parse_body
@@ -21,7 +22,6 @@ router = APIRouter(
     prefix="/v2/repository",
     tags=["v2"],
     route_class=ErrorKeyRoute,
-    dependencies=[Depends(require_api_key)],
 )
 Repository = Annotated[ModelRepository, Depends(get_repository)]
 
@@ -56,16 +56,39 @@ async def optional_body(request: Request, model: type[BaseModel]) -> Any:
 async def index(request: Request, repository: Repository) -> list[IndexEntry]:
     """Every model with its state (READY, LOADING, UNLOADING, UNAVAILABLE) and why it is not ready."""
     wanted: IndexRequest = await optional_body(request, IndexRequest)
+    expose_details = request.app.state.settings.expose_details
     return [
-        IndexEntry(name=entry.spec.name, state=entry.state.value, reason=entry.reason)
+        IndexEntry(
+            name=entry.spec.name, state=entry.state.value, reason=public_text(entry.reason, expose_details)
+        )
         for entry in repository.entries.values()
         if not wanted.ready or entry.state is ModelState.READY
     ]
 
 
+async def require_model_control(request: Request) -> None:
+    """Loading and unloading change what the server serves: off unless MODEL_CONTROL=explicit (which
+    needs API_KEY, checked before routing), and from no body or a JSON one, never one a web page can
+    send across sites (a form, text/plain)."""
+    if request.app.state.settings.model_control != "explicit":
+        raise ModelControlDisabledError(
+            "Loading and unloading models is off (MODEL_CONTROL=none); start the server with "
+            "MODEL_CONTROL=explicit and API_KEY to allow it."
+        )
+    content_type = request.headers.get("content-type")
+    if content_type is not None and content_type.partition(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaTypeError(
+            f"A model-control request's body must be application/json; got '{content_type}'."
+        )
+
+
+MODEL_CONTROL = [Depends(require_model_control)]
+
+
 @router.post(
     "/models/{model_name}/load",
-    responses=error_responses(400, 401, 404, 503),
+    dependencies=MODEL_CONTROL,
+    responses=error_responses(400, 401, 403, 404, 415, 503),
     openapi_extra=optional_body_example({}),
 )
 async def load(model_name: str, repository: Repository) -> dict[str, Any]:
@@ -77,7 +100,8 @@ async def load(model_name: str, repository: Repository) -> dict[str, Any]:
 
 @router.post(
     "/models/{model_name}/unload",
-    responses=error_responses(401, 404, 503),
+    dependencies=MODEL_CONTROL,
+    responses=error_responses(401, 403, 404, 415, 503),
     openapi_extra=optional_body_example({}),
 )
 async def unload(model_name: str, repository: Repository) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from app import __version__
-from app.serving.dependencies import get_model, require_api_key
+from app.serving.dependencies import get_model
 from app.serving.guards import read_body
 from app.serving.jobs import DataPlane, InferenceJob, get_data_plane
 from app.serving.model_naming import (
@@ -119,14 +119,14 @@ INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "/v2/models/{model_name}/versions/{model_version}/infer",
-    dependencies=[Depends(require_api_key), *KNOWN_VERSION],
+    dependencies=KNOWN_VERSION,
     response_model=InferenceResponse,
     responses=INFER_RESPONSES,
     openapi_extra=INFER_BODY,
 )
 @router.post(
     "/v2/models/{model_name}/infer",
-    dependencies=[Depends(require_api_key), *KNOWN_MODEL],
+    dependencies=KNOWN_MODEL,
     response_model=InferenceResponse,
     responses=INFER_RESPONSES,
     openapi_extra=INFER_BODY,

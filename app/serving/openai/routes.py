@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from app.config import Settings
-from app.serving.dependencies import get_settings, require_api_key
+from app.serving.dependencies import get_settings
 from app.serving.guards import read_json_body
 from app.serving.jobs import data_plane
 from app.serving.openai.codec import EmbeddingsRequest, embeddings_job, encode_list, openai_error
@@ -39,6 +39,4 @@ async def embeddings(request: Request, settings: Annotated[Settings, Depends(get
 
 
 for path in ("/v1/embeddings", "/openai/v1/embeddings"):
-    router.add_api_route(
-        path, embeddings, methods=["POST"], dependencies=[Depends(require_api_key)], openapi_extra=BODY
-    )
+    router.add_api_route(path, embeddings, methods=["POST"], openapi_extra=BODY)

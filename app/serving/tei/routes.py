@@ -10,11 +10,11 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from app import __version__
-from app.errors import InvalidInputError, InvalidRequestError
-from app.serving.dependencies import require_api_key
+from app.engine.predict import INLINE_CHARACTERS, characters
+from app.errors import InvalidInputError, InvalidRequestError, public_text
 from app.serving.embedding_inputs import EmbedAllRequest, EmbedRequest, SimilarityRequest
 from app.serving.guards import read_json_body
-from app.serving.jobs import DataPlane, get_data_plane
+from app.serving.jobs import DataPlane, check_text_sizes, get_data_plane
 from app.serving.openapi_inline import json_request_body
 from app.serving.tei.codec import (
     DecodeRequest,
@@ -56,7 +56,6 @@ Endpoint = Callable[..., Any]
 def _post(path: str, model: type[BaseModel], example: dict[str, Any]) -> Callable[[Endpoint], Endpoint]:
     return router.post(
         path,
-        dependencies=[Depends(require_api_key)],
         responses=ERRORS,
         openapi_extra=json_request_body(model, example),
     )
@@ -122,11 +121,19 @@ async def tokenize(request: Request, plane: Plane) -> JSONResponse:
     """Each input's tokens: id, text, whether special, and its character span in the input."""
     body: TokenizeRequest = await _parsed(request, plane, TokenizeRequest)
     texts = body.texts(plane.settings)
+    check_text_sizes(texts, plane.settings)
     prompt = _prompt(plane, body.prompt_name) if body.prompt_name is not None else ""
     tokenizer = _tokenizer(plane)
-    return JSONResponse(
-        [encode_tokens(tokens_of(tokenizer, prompt + text, body.add_special_tokens)) for text in texts]
-    )
+
+    def answer() -> JSONResponse:  # its body is rendered here too: some 16 bytes per character
+        return JSONResponse(
+            [encode_tokens(tokens_of(tokenizer, prompt + text, body.add_special_tokens)) for text in texts]
+        )
+
+    if characters(texts) <= INLINE_CHARACTERS:
+        return answer()
+    response: JSONResponse = await plane.engine.prepare(answer)
+    return response
 
 
 @_post("/decode", DecodeRequest, {"ids": [101, 1327, 1110, 7643, 9681, 136, 102]})
@@ -175,7 +182,7 @@ async def info(plane: Plane) -> dict[str, Any]:
     else:
         model_type = {"other": {"tasks": list(tasks)}}
     described: dict[str, Any] = {
-        "model_id": plane.model.source,
+        "model_id": public_text(plane.model.source, plane.settings.expose_details),
         "model_dtype": plane.model.precision,
         "model_type": model_type,
         "max_concurrent_requests": plane.settings.max_concurrent_requests,

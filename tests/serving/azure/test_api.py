@@ -195,9 +195,12 @@ def test_unexpected_model_failure_answers_json_500_and_the_next_request_succeeds
     with TestClient(fake_app, raise_server_exceptions=False) as client:
         wait_until_ready(client)
         fake_model.fail_on_length = len(SAMPLE_REQUEST["input_data"]["input_string"][0])
-        response = client.post("/score", json=SAMPLE_REQUEST)
+        response = client.post("/score", json=SAMPLE_REQUEST, headers={"x-request-id": "req-7"})
         assert response.status_code == 500
-        assert response.json() == {"message": "Internal error while serving the request: RuntimeError."}
+        assert response.json() == {
+            "message": "Internal error while serving the request (request id req-7); "
+            "the server's log has the details."
+        }
         fake_model.fail_on_length = None
         assert client.post("/score", json=SAMPLE_REQUEST).status_code == 200
 
