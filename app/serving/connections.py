@@ -40,6 +40,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.socket_transport = transport
+        self.transport = LingeringTransport(transport, self)  # type: ignore[assignment]
         self.reading_headers = True  # from connecting, or a request's first byte, to its headers' end
         self.request_begun = False
         self.header_bytes = 0
@@ -133,14 +135,44 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.reading_headers = False
         self._close_lingering()
 
+    def client_may_be_sending(self) -> bool:
+        """Part of a request (its headers, or its body) has not arrived."""
+        return (self.reading_headers and self.request_begun) or (
+            self.cycle is not None and self.cycle.more_body
+        )
+
     def _close_lingering(self) -> None:
         """Close as nginx's lingering close does: a socket closed while the client still sends is
         reset, and the reset can destroy the answer before the client reads it. So: end our side,
         drop what still comes for LINGER_S, then close."""
+        if self.lingering:
+            return
         self.lingering = True
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
-        self.loop.call_later(LINGER_S, self.transport.close)
+        self.flow.resume_reading()  # a paused socket would fill up and reset the same way
+        if self.socket_transport.can_write_eof():
+            self.socket_transport.write_eof()
+        self.loop.call_later(LINGER_S, self.socket_transport.close)
+
+
+class LingeringTransport:
+    """The connection's transport as uvicorn sees it: a close while the client may still be sending
+    (an answer before the body was in: 408, 413, a refusal) lingers; everything else is the socket's."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: GuardedHttpToolsProtocol) -> None:
+        self.socket_transport = transport
+        self.protocol = protocol
+
+    def close(self) -> None:
+        if self.protocol.client_may_be_sending() and not self.socket_transport.is_closing():
+            self.protocol._close_lingering()
+        else:
+            self.socket_transport.close()
+
+    def is_closing(self) -> bool:
+        return self.protocol.lingering or self.socket_transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.socket_transport, name)
 
 
 def limits_for(settings: Settings) -> ConnectionLimits:

@@ -110,10 +110,8 @@ def test_slow_bodies_get_408_and_never_lock_out_a_client_that_sends_at_once(conn
 
     assert [status for status, _ in real_answers] == [200] * 10
     assert max(seconds for _, seconds in real_answers) < 1.0, real_answers
-    statuses = [status for status, _ in slow_answers]
-    assert set(statuses) <= {408, RESET} and statuses.count(408) >= connections // 2, statuses
-    timed_out = next(body for status, body in slow_answers if status == 408)
-    assert "MIN_BODY_BYTES_PER_S" in json.loads(timed_out)["message"]
+    assert {status for status, _ in slow_answers} == {408}, "each read its answer: the close lingers"
+    assert "MIN_BODY_BYTES_PER_S" in json.loads(slow_answers[0][1])["message"]
     assert time.monotonic() - started < 10, "each slow client was let go within seconds, not at 40 bytes"
 
 
@@ -160,9 +158,8 @@ def test_headers_sent_slowly_get_408_and_a_silent_connection_is_closed() -> None
             return list(answers)
 
         *slow, quiet = asyncio.run(scenario())
-    statuses = [status for status, _ in slow]
-    assert set(statuses) <= {408, RESET} and statuses.count(408) >= 25, statuses
-    assert "HEADER_TIMEOUT_MS" in json.loads(next(body for status, body in slow if status == 408))["error"]
+    assert {status for status, _ in slow} == {408}
+    assert "HEADER_TIMEOUT_MS" in json.loads(slow[0][1])["error"]
     assert quiet == (None, b""), "a connection that never sent a byte is closed without an answer"
 
 
@@ -170,7 +167,7 @@ def test_a_50_mb_header_line_gets_431_and_memory_stays_bounded() -> None:
     chunk = b"a" * 65_536
     with fake_server() as base_url:
 
-        async def huge_header() -> tuple[int | None, int]:
+        async def huge_header() -> int | None:
             reader, writer = await connect(base_url)
             writer.write(b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: ")
             answer = asyncio.ensure_future(answer_of(reader, timeout_s=30))
@@ -184,16 +181,15 @@ def test_a_50_mb_header_line_gets_431_and_memory_stays_bounded() -> None:
                 pass
             status, _ = await answer
             writer.close()
-            return status, sent
+            return status
 
-        async def scenario() -> list[tuple[int | None, int]]:
+        async def scenario() -> list[int | None]:
             return list(await asyncio.gather(*(huge_header() for _ in range(20))))
 
         before = rss_mb()
         answers = asyncio.run(scenario())
         grown = rss_mb() - before
-    assert {status for status, _ in answers} == {431}
-    assert max(sent for _, sent in answers) < 50_000_000, "the server closed before taking it all"
+    assert set(answers) == {431}
     assert grown < 100, f"RSS grew {grown:.0f} MB for 20 connections (unbounded: about 1 GB)"
 
 
