@@ -118,20 +118,34 @@ def pad_token_id(tokenizer: Any) -> int:
     return int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else 0
 
 
-def input_ids_of(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
-    """`tokenizer(texts)["input_ids"]`, holding on to the GIL where the tokenizer allows it.
+# Up to this many characters, texts are tokenized holding the GIL (see `encodings_of`).
+GIL_HELD_CHARACTERS = 1_000
 
-    A fast tokenizer's `__call__` runs the Rust `encode_batch`, which lets go of the GIL; on the
-    event loop under load, getting it back from the inference thread can take a whole switch
-    interval (5 ms) for a sentence that takes 40 µs to tokenize. The Rust `encode` of one text keeps
-    it. `__call__` (without truncation or padding, as here) turns off any truncation or padding
-    the Rust tokenizer was saved with (sentence-transformers' folders pad to 128): so does the copy
-    `encode` runs on.
+
+def input_ids_of(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+    """`tokenizer(texts)["input_ids"]`, holding on to the GIL for short texts where the tokenizer
+    allows it (`encodings_of`). `__call__` (without truncation or padding, as here) turns off any
+    truncation or padding the Rust tokenizer was saved with (sentence-transformers' folders pad to
+    128): so does the copy `encode` runs on.
     """
     plain = plain_backend(tokenizer)
     if plain is None:
         return [list(ids) for ids in tokenizer(list(texts))["input_ids"]]
-    return [plain.encode(text).ids for text in texts]
+    return [encoding.ids for encoding in encodings_of(plain, texts)]
+
+
+def encodings_of(backend: Any, texts: Sequence[str], add_special_tokens: bool = True) -> list[Any]:
+    """The Rust tokenizer's encodings of `texts`: short ones by `encode`, which keeps the GIL, long
+    ones by `encode_batch`, which lets go of it.
+
+    On the event loop under load, getting the GIL back from the inference thread can take a whole
+    switch interval (5 ms) for a sentence that takes 40 µs to tokenize: short texts keep it. A long
+    one is tokenized off the loop, and holding the GIL for it (35 ms per 100,000 characters) would
+    stop the loop just the same: eight requests of ten such texts kept liveness waiting for seconds.
+    """
+    if sum(len(text) for text in texts) <= GIL_HELD_CHARACTERS:
+        return [backend.encode(text, add_special_tokens=add_special_tokens) for text in texts]
+    return list(backend.encode_batch(list(texts), add_special_tokens=add_special_tokens))
 
 
 def plain_backend(tokenizer: Any) -> Any:

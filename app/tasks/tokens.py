@@ -1,8 +1,8 @@
 """A text's tokens as the model reads them, and token ids back to text: TEI's /tokenize and /decode.
 
-These need the tokenizer only, never the model, so they run where the request is read, on the Rust
-tokenizer's own `encode` (`plain_backend`: it keeps the GIL). Offsets are character positions in
-the text (Python's, as transformers' `return_offsets_mapping` gives them).
+These need the tokenizer only, never the model: they run where the request is read (long texts on
+the engine's preparing threads), on the Rust tokenizer's own encodings (`encodings_of`). Offsets are
+character positions in the text (Python's, as transformers' `return_offsets_mapping` gives them).
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from transformers import PreTrainedTokenizerBase
 
 from app.errors import InvalidRequestError
-from app.tasks.base import plain_backend
+from app.tasks.base import encodings_of, plain_backend
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ def tokens_of(tokenizer: PreTrainedTokenizerBase, text: str, add_special_tokens:
     backend = plain_backend(tokenizer)
     if backend is None:
         raise InvalidRequestError("Listing tokens needs the model's fast (Rust) tokenizer; this one is not.")
-    encoding = backend.encode(text, add_special_tokens=add_special_tokens)
+    (encoding,) = encodings_of(backend, [text], add_special_tokens)
     tokens = []
     for token_id, (start, stop), special, spelling in zip(
         encoding.ids, encoding.offsets, encoding.special_tokens_mask, encoding.tokens, strict=True

@@ -45,7 +45,8 @@ def test_odd_texts_in_every_column_are_answered_without_5xx(task_client: TestCli
         {"input_data": {"columns": ["question", "context"], "data": [[text, text] for text in odd]}},
     ):
         response = task_client.post("/score", json=body)
-        assert response.status_code in (200, 400), response.text
+        # 413: a pair of the 100 KB text with itself is over MAX_INPUT_CHARACTERS
+        assert response.status_code in (200, 400, 413), response.text
         if response.status_code == 200:
             assert len(response.json()) == len(odd)
 
