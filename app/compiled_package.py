@@ -140,6 +140,13 @@ def write_package(model: PreTrainedModel, key: PackageKey, output: Path) -> Path
     return package
 
 
+# AOTInductor's runner holds the GIL for the whole of a call, so the event loop waits as long as the
+# call computes: 4.7 s for 8 rows of 511 tokens of bert-base on two Zen 4 cores, where eager lets go
+# of it. A batch goes in calls of at most this many padded tokens (about 0.5 s there), and the loop
+# gets its turn between them.
+CALL_TOKENS = 512
+
+
 class PackagedEncoder(torch.nn.Module):
     """Stands where the model's encoder was: the same call, answered by the compiled package."""
 
@@ -159,7 +166,25 @@ class PackagedEncoder(torch.nn.Module):
             attention_mask = torch.ones_like(input_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        return self.runner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        rows_per_call = max(1, CALL_TOKENS // input_ids.shape[1])
+        if input_ids.shape[0] <= rows_per_call:
+            return self.runner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
+        parts = []
+        for ids, mask, types in zip(
+            input_ids.split(rows_per_call),
+            attention_mask.split(rows_per_call),
+            token_type_ids.split(rows_per_call),
+            strict=True,
+        ):
+            time.sleep(0)  # lets go of the GIL: whoever waited for it through the last call goes first
+            parts.append(self.runner(input_ids=ids, attention_mask=mask, token_type_ids=types))
+        fields = {
+            name: torch.cat([part[name] for part in parts]) if value is not None else None
+            for name, value in parts[0].items()
+        }
+        return type(parts[0])(**fields)
 
 
 def load_package(model: torch.nn.Module, key: PackageKey, folder: Path) -> None:
