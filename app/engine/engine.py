@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.engine.batching import padded_tokens, select_batch
+from app.engine.heap import then_release_free_heap
 from app.errors import DeadlineExceededError, EngineStoppedError, QueueFullError
 from app.tasks.base import Feature, Task
 
@@ -94,8 +95,10 @@ class InferenceEngine:
     async def prepare(self, work: Callable[..., Any], *args: Any) -> Any:
         """`work(*args)` off the event loop, for the tokenizing and decoding of large requests: on
         PREPARE_THREADS threads, so a burst of them queues here rather than all holding their
-        memory at once."""
-        return await asyncio.get_running_loop().run_in_executor(self._preparer, work, *args)
+        memory at once, which is given back to the system after each."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._preparer, then_release_free_heap, work, *args
+        )
 
     async def run_exclusive(self, work: Callable[[], Any]) -> Any:
         """`work()` on the inference thread, between batches: for changes to modules a batch runs."""

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from app.engine import engine as engine_module
+from app.engine import heap
 from app.engine.engine import BatchLimits, InferenceEngine
 from app.engine.predict import INLINE_CHARACTERS, characters, predict
 from app.errors import EngineStoppedError, QueueFullError
@@ -211,3 +212,27 @@ def test_a_short_request_is_tokenized_and_decoded_on_the_event_loop_and_a_long_o
 def test_characters_counts_the_text_in_every_kind_of_example() -> None:
     assert characters(["ab", ("cde", None)]) == 5
     assert characters([Words.from_text("New York rocks")]) == len("NewYorkrocks")
+
+
+def test_preparing_work_runs_off_the_loop_and_gives_freed_memory_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trims: list[tuple[str, int]] = []
+
+    def recording_trim(pad: int) -> int:
+        trims.append((threading.current_thread().name, pad))
+        return 1
+
+    monkeypatch.setattr(heap, "_malloc_trim", recording_trim)
+
+    def failing() -> None:
+        raise ValueError("tokenizer says no")
+
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskTask) -> str:
+        with pytest.raises(ValueError, match="says no"):
+            await engine.prepare(failing)
+        name: str = await engine.prepare(lambda: threading.current_thread().name)
+        return name
+
+    assert run_with_engine(scenario).startswith("prepare")
+    assert len(trims) == 2 and all(name.startswith("prepare") and pad == 0 for name, pad in trims)
