@@ -30,7 +30,8 @@ class ConnectionLimits:
 
 
 class HeaderLimitError(Exception):
-    """Raised from a parser callback to stop parsing; httptools reports it as a parser error."""
+    """Raised from a parser callback to stop parsing; httptools reports it as a parser error, which
+    uvicorn answers through `send_400_response`."""
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -45,7 +46,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.reading_headers = True  # from connecting, or a request's first byte, to its headers' end
         self.request_begun = False
         self.header_bytes = 0
-        self.header_count = 0
         self.began_in_this_chunk = False
         self.header_refusal: str | None = None
         self.header_timer: asyncio.TimerHandle | None = None
@@ -72,17 +72,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.reading_headers, self.request_begun, self.began_in_this_chunk = True, True, True
-        self.header_bytes = self.header_count = 0
+        self.header_bytes = 0
         self._arm_header_timer()
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.header_count += 1
-        if self.header_count > self.limits.max_headers:
+    def on_headers_complete(self) -> None:
+        # Counted once they are all in (MAX_HEADER_BYTES bounds how many that can be), not per header:
+        # a check per header costs every request a call per header.
+        if len(self.headers) > self.limits.max_headers:
             self.header_refusal = f"The request has over {self.limits.max_headers} headers (MAX_HEADERS)."
             raise HeaderLimitError(self.header_refusal)
-        super().on_header(name, value)
-
-    def on_headers_complete(self) -> None:
         self.reading_headers, self.request_begun = False, False
         self._cancel_header_timer()
         super().on_headers_complete()
@@ -161,6 +159,7 @@ class LingeringTransport:
     def __init__(self, transport: asyncio.Transport, protocol: GuardedHttpToolsProtocol) -> None:
         self.socket_transport = transport
         self.protocol = protocol
+        self.write = transport.write  # every response's bytes: no __getattr__ on the way
 
     def close(self) -> None:
         if self.protocol.client_may_be_sending() and not self.socket_transport.is_closing():

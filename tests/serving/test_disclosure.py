@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.engine import engine as engine_module
 from app.errors import ModelLoadError, public_text
 from app.model_source import ModelSource
 from app.serving.app import create_app
@@ -158,23 +157,6 @@ def test_an_unexpected_error_answers_500_naming_its_class_only_when_exposed(
             "the server's log has the details."
         }
     assert "Request req-42 failed: RuntimeError: cannot run an input of length" in caplog.text
-
-
-def test_a_dead_worker_is_reported_without_its_class(monkeypatch: pytest.MonkeyPatch) -> None:
-    stopped = threading.Event()
-    fake = FakeFillMaskTask()
-    app = create_app(Settings(model_id="fake"), load_model=lambda _: served(fake), on_fatal=stopped.set)
-    with TestClient(app) as client:
-        wait_until_ready(client)
-
-        def broken_policy(*_: object) -> list[int]:
-            raise RuntimeError("policy bug")
-
-        monkeypatch.setattr(engine_module, "select_batch", broken_policy)
-        client.post("/score", json=SAMPLE_REQUEST)
-        assert stopped.wait(5)
-        message = client.get("/health/ready").json()["message"]
-    assert message == "The inference worker died: policy bug"
 
 
 @pytest.mark.parametrize("expose_details", [False, True])
