@@ -120,6 +120,7 @@ def create_app(
     metrics.track(
         queue_depth=lambda: engine.queued_inputs,
         in_flight=lambda: admission.in_flight,
+        bodies_receiving=lambda: admission.pending_bodies,
         models_loaded=lambda: state.repository.loaded_count if state.repository is not None else 0,
     )
     app.include_router(health_router)

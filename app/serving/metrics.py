@@ -69,6 +69,11 @@ class ServiceMetrics:
             "Inference requests admitted and not yet answered.",
             registry=self.registry,
         )
+        self.bodies_receiving = Gauge(
+            "bert_serving_request_bodies_receiving",
+            "POST bodies still arriving (they hold no admission slot; at most MAX_PENDING_BODIES).",
+            registry=self.registry,
+        )
         self.model_requests = Counter(
             "bert_serving_model_requests",
             "Inference requests by the model they named (or the default one) and status.",
@@ -130,9 +135,11 @@ class ServiceMetrics:
         queue_depth: Callable[[], float],
         in_flight: Callable[[], float],
         models_loaded: Callable[[], float] = lambda: 0,
+        bodies_receiving: Callable[[], float] = lambda: 0,
     ) -> None:
         self.queue_depth.set_function(queue_depth)
         self.in_flight.set_function(in_flight)
+        self.bodies_receiving.set_function(bodies_receiving)
         self.models_loaded.set_function(models_loaded)
 
     def render(self) -> bytes:

@@ -87,9 +87,12 @@ def classifier_server(tiny_task_dir: Callable[[str], Path]) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def qa_server(tiny_task_dir: Callable[[str], Path]) -> Iterator[str]:
-    """One request at a time, so a held request makes the next one a real 429."""
+    """One body arriving at a time (and no minimum rate), so a request whose body is held makes the
+    next one a real 429."""
     directory = tiny_task_dir("question-answering")
-    with live_server(model_id=str(directory), api_key=API_KEY, max_concurrent_requests=1) as base_url:
+    with live_server(
+        model_id=str(directory), api_key=API_KEY, max_pending_bodies=1, min_body_bytes_per_s=0
+    ) as base_url:
         yield base_url
 
 
@@ -430,12 +433,12 @@ def test_a_server_at_capacity_shows_the_429_and_its_retry_after(
     port = urlsplit(qa_server).port
     assert port is not None
     with socket.create_connection(("127.0.0.1", port)) as held:
-        # Headers and no body: the one request the server admits waits for its body.
+        # Headers and no body: the one body the server receives at a time is this one.
         held.sendall(
             b"POST / HTTP/1.1\r\nHost: playground\r\nContent-Type: application/json\r\n"
             + f"Authorization: Bearer {API_KEY}\r\nContent-Length: 100\r\n\r\n".encode()
         )
-        wait_for_requests_in_flight(qa_server, 1)
+        wait_for_gauge(qa_server, "bert_serving_request_bodies_receiving", 1)
         playground.run({})
         refused = hf_answer(qa_server, {"inputs": {"question": "q", "context": "c"}})
     assert refused.status_code == 429
@@ -445,12 +448,12 @@ def test_a_server_at_capacity_shows_the_429_and_its_retry_after(
     )
 
 
-def wait_for_requests_in_flight(base_url: str, count: int, timeout_s: float = 10) -> None:
+def wait_for_gauge(base_url: str, gauge: str, count: int, timeout_s: float = 10) -> None:
     deadline = time.monotonic() + timeout_s
-    line = f"bert_serving_requests_in_flight {float(count)}"
+    line = f"{gauge} {float(count)}"
     while line not in httpx.get(f"{base_url}/metrics").text.splitlines():
         if time.monotonic() > deadline:
-            raise AssertionError(f"never {count} request(s) in flight")
+            raise AssertionError(f"{gauge} never reached {count}")
         time.sleep(0.01)
 
 
