@@ -19,7 +19,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from app.config import Settings
 
-LINGER_S = 2.0
+LINGER_S = 5.0  # nginx: lingering_timeout 5 s (within a lingering_time of 30 s)
 
 
 @dataclass(frozen=True)
