@@ -92,8 +92,10 @@ class AdmissionControl:
         now = time.monotonic()
         if now - self.last_log >= REFUSAL_LOG_INTERVAL_S:
             logger.warning(
-                "At capacity (%d requests in flight): refused %d request(s) with 429 since the last report",
+                "At capacity (%d requests in flight, or %d bodies arriving): refused %d request(s) with 429 "
+                "since the last report",
                 self.limit,
+                self.max_pending_bodies,
                 self.refused_since_log,
             )
             self.refused_since_log = 0
