@@ -11,13 +11,16 @@ the rest of that body would otherwise keep it open with no deadline at all.
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from app.config import Settings
+from app.serving.metrics import ServiceMetrics
 
 LINGER_S = 5.0  # nginx: lingering_timeout 5 s (within a lingering_time of 30 s)
 
@@ -38,6 +41,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline and a size cap on each request's headers."""
 
     limits = ConnectionLimits()
+    on_refusal: Callable[[str], None] = staticmethod(lambda reason: None)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -67,7 +71,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.header_bytes += len(data)
             if self.header_bytes > self.limits.max_header_bytes:
                 limit = self.limits.max_header_bytes
-                self._refuse(431, f"The request's headers are over {limit} bytes (MAX_HEADER_BYTES).")
+                self._refuse(
+                    431, f"The request's headers are over {limit} bytes (MAX_HEADER_BYTES).", "header_bytes"
+                )
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -88,7 +94,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a parser error, which is how a refusal from `on_header` surfaces."""
         if self.header_refusal is not None:
-            self._refuse(431, self.header_refusal)
+            self._refuse(431, self.header_refusal, "header_count")
         else:
             super().send_400_response(msg)
 
@@ -117,9 +123,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()  # connected and said nothing: an idle connection, closed quietly
             return
         timeout_ms = round(self.limits.header_timeout_s * 1000)
-        self._refuse(408, f"The request's headers did not arrive within {timeout_ms} ms (HEADER_TIMEOUT_MS).")
+        message = f"The request's headers did not arrive within {timeout_ms} ms (HEADER_TIMEOUT_MS)."
+        self._refuse(408, message, "header_timeout")
 
-    def _refuse(self, status: int, message: str) -> None:
+    def _refuse(self, status: int, message: str, reason: str) -> None:
+        """Answer before routing, then close lingering; `reason` is counted (`on_refusal`)."""
+        self.on_refusal(reason)
         path = self.url.partition(b"?")[0] if self.request_begun else b""
         body = json.dumps({"message" if path == b"/score" else "error": message}).encode()
         head = [STATUS_LINE[status]]
@@ -182,13 +191,18 @@ def limits_for(settings: Settings) -> ConnectionLimits:
     )
 
 
-def guarded_protocol(limits: ConnectionLimits) -> type[GuardedHttpToolsProtocol]:
+def guarded_protocol(
+    limits: ConnectionLimits, on_refusal: Callable[[str], None]
+) -> type[GuardedHttpToolsProtocol]:
     """The protocol class uvicorn instantiates per connection, with these limits."""
-    return type(GuardedHttpToolsProtocol.__name__, (GuardedHttpToolsProtocol,), {"limits": limits})
+    attributes = {"limits": limits, "on_refusal": staticmethod(on_refusal)}
+    return type(GuardedHttpToolsProtocol.__name__, (GuardedHttpToolsProtocol,), attributes)
 
 
-def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
-    """The one uvicorn configuration every server of this app runs with (`serve`, and live tests)."""
+def server_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:
+    """The one uvicorn configuration every server of this app runs with (`serve`, and live tests);
+    the connections it refuses are counted in the app's metrics."""
+    metrics: ServiceMetrics = app.state.metrics
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -196,6 +210,6 @@ def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Con
         "access_log": False,  # app.serving.observability logs one JSON line per request instead
         "timeout_graceful_shutdown": settings.drain_timeout_s,
         "timeout_keep_alive": settings.keep_alive_timeout_s,
-        "http": guarded_protocol(limits_for(settings)),
+        "http": guarded_protocol(limits_for(settings), metrics.count_refused_connection),
     }
     return uvicorn.Config(app, **(options | overrides))

@@ -69,6 +69,13 @@ class ServiceMetrics:
             "Inference requests admitted and not yet answered.",
             registry=self.registry,
         )
+        self.refused_connections = Counter(
+            "bert_serving_connections_refused",
+            "Requests answered 408 or 431 before routing, by reason: header_timeout, header_bytes, "
+            "header_count (their connection then closes).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.bodies_receiving = Gauge(
             "bert_serving_request_bodies_receiving",
             "POST bodies still arriving (they hold no admission slot; at most MAX_PENDING_BODIES).",
@@ -141,6 +148,9 @@ class ServiceMetrics:
         self.in_flight.set_function(in_flight)
         self.bodies_receiving.set_function(bodies_receiving)
         self.models_loaded.set_function(models_loaded)
+
+    def count_refused_connection(self, reason: str) -> None:
+        self.refused_connections.labels(reason).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -155,6 +155,8 @@ def test_headers_sent_slowly_get_408_and_a_silent_connection_is_closed() -> None
             answers = await asyncio.gather(*(slow_headers() for _ in range(50)), silent())
             async with httpx.AsyncClient(base_url=base_url) as client:
                 assert (await client.get("/health/live")).status_code == 200
+                metrics = (await client.get("/metrics")).text
+                assert 'bert_serving_connections_refused_total{reason="header_timeout"} 50.0' in metrics
             return list(answers)
 
         *slow, quiet = asyncio.run(scenario())
@@ -189,6 +191,8 @@ def test_a_50_mb_header_line_gets_431_and_memory_stays_bounded() -> None:
         before = rss_mb()
         answers = asyncio.run(scenario())
         grown = rss_mb() - before
+        metrics = httpx.get(f"{base_url}/metrics").text
+    assert 'bert_serving_connections_refused_total{reason="header_bytes"} 20.0' in metrics
     assert set(answers) == {431}
     assert grown < 100, f"RSS grew {grown:.0f} MB for 20 connections (unbounded: about 1 GB)"
 
@@ -200,6 +204,8 @@ def test_too_many_headers_get_431_naming_the_setting() -> None:
         assert response.status_code == 431
         assert "MAX_HEADERS" in response.json()["error"]
         assert httpx.get(f"{base_url}/health/live").status_code == 200
+        metrics = httpx.get(f"{base_url}/metrics").text
+        assert 'bert_serving_connections_refused_total{reason="header_count"} 1.0' in metrics
 
 
 def test_an_idle_keep_alive_connection_and_one_answered_before_its_body_are_closed() -> None:
