@@ -148,8 +148,8 @@ class Settings(BaseSettings):
     max_requests_per_model: int | None = Field(
         default=None,
         ge=1,
-        description="Inference requests one model may have in flight at most; beyond, 429 naming it, "
-        "so one busy model cannot take every MAX_CONCURRENT_REQUESTS slot from the others. Unset: none.",
+        description="Inference requests one model may have in flight (bodies in) at most; beyond, 429 naming "
+        "it, so one busy model cannot take every MAX_CONCURRENT_REQUESTS slot from the others. Unset: none.",
     )
     max_inputs_per_request: int = Field(default=256, ge=1, description="More inputs in one request: 413.")
     max_input_characters: int = Field(

@@ -14,7 +14,7 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,8 @@ class ModelEntry:
     reason: str = "not loaded yet"
     served: ServedModel | None = None
     adapter: PreparedAdapter | None = None
-    in_flight: int = 0
+    in_flight: int = 0  # requests using it, bodies still arriving included: an unload waits for them
+    computing: int = 0  # of those, the ones past their body, at the model: MAX_REQUESTS_PER_MODEL's count
     last_used: float = 0.0
     evicted: bool = False  # unloaded by the budget: a request loads it again
     loading: "asyncio.Task[None] | None" = None
@@ -137,11 +138,6 @@ class ModelRepository:
         if entry.state is not ModelState.READY and entry.evicted:
             await self.load(name)
         served = self.ready_model(name)
-        if self.max_requests_per_model is not None and entry.in_flight >= self.max_requests_per_model:
-            raise QueueFullError(
-                f"The model '{name}' has {entry.in_flight} requests in flight, its limit "
-                "(MAX_REQUESTS_PER_MODEL); retry shortly."
-            )
         entry.in_flight += 1
         entry.drained.clear()
         entry.last_used = time.monotonic()
@@ -151,6 +147,22 @@ class ModelRepository:
             entry.in_flight -= 1
             if entry.in_flight == 0:
                 entry.drained.set()
+
+    @contextlib.contextmanager
+    def computing(self, name: str) -> Iterator[None]:
+        """One of the model's requests, its body in, at the model: MAX_REQUESTS_PER_MODEL counts these
+        (429 naming the model past it), so a client still sending its body holds no model's slot."""
+        entry = self.entry(name)
+        if self.max_requests_per_model is not None and entry.computing >= self.max_requests_per_model:
+            raise QueueFullError(
+                f"The model '{name}' has {entry.computing} requests in flight, its limit "
+                "(MAX_REQUESTS_PER_MODEL); retry shortly."
+            )
+        entry.computing += 1
+        try:
+            yield
+        finally:
+            entry.computing -= 1
 
     def ready_model(self, name: str) -> ServedModel:
         """The named model while it is loaded; 503 saying why where it is not."""

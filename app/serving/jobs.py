@@ -19,6 +19,7 @@ from app.errors import (
     DeadlineExceededError,
     PayloadTooLargeError,
 )
+from app.repository.repository import ModelRepository
 from app.serving.lifespan import ServingState
 from app.tasks.base import Task
 from app.tasks.checkpoint import ServedModel
@@ -45,6 +46,7 @@ class DataPlane:
     model: ServedModel
     settings: Settings
     name: str
+    repository: ModelRepository
 
     async def run(self, request: Request, job: InferenceJob) -> list[Any]:
         """Each example's result record, from the served task named by the job."""
@@ -56,7 +58,8 @@ class DataPlane:
         timeout_ms = self.settings.request_timeout_ms
         if job.timeout_ms is not None:
             timeout_ms = min(timeout_ms, job.timeout_ms)
-        return await predict_for_client(request, self.engine, task, job.examples, job.options, timeout_ms)
+        with self.repository.computing(self.name):
+            return await predict_for_client(request, self.engine, task, job.examples, job.options, timeout_ms)
 
 
 @contextlib.asynccontextmanager
@@ -69,7 +72,7 @@ async def data_plane(request: Request, name: str | None = None) -> AsyncIterator
     if name in repository.entries:  # a name not served is no label: clients choose them
         request.state.log_fields = {"model": name}
     async with repository.serving(name) as model:
-        yield DataPlane(serving.engine, model, request.app.state.settings, name)
+        yield DataPlane(serving.engine, model, request.app.state.settings, name, repository)
 
 
 async def get_data_plane(request: Request) -> AsyncIterator[DataPlane]:

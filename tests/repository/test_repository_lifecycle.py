@@ -3,8 +3,9 @@ and unloading at run time (in-flight requests answered), a failed model that tak
 the budget of loaded models, and the repository routes behind the API key."""
 
 import asyncio
+import json
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -179,6 +180,24 @@ async def test_one_model_at_its_request_limit_is_refused_while_another_serves() 
         answers = await asyncio.gather(*held, other)
     assert refused.status_code == 429 and "The model 'a' has 2 requests in flight" in refused.json()["error"]
     assert [answer.status_code for answer in answers] == [200, 200, 200]
+
+
+async def test_a_body_still_arriving_holds_no_slot_of_its_model() -> None:
+    app, _, _ = repository_app(["a"], max_requests_per_model=1)
+    rest_of_body = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b'{"inputs": '
+        await rest_of_body.wait()
+        yield json.dumps(BODY["inputs"]).encode() + b"}"
+
+    async with running(app) as client:
+        slow = asyncio.create_task(client.post("/models/a", content=slow_body()))
+        await until(lambda: app.state.admission.pending_bodies == 1)
+        meanwhile = await client.post("/models/a", json=BODY)
+        rest_of_body.set()
+        assert meanwhile.status_code == 200, "MAX_REQUESTS_PER_MODEL=1 left to the request that sent its body"
+        assert (await slow).status_code == 200
 
 
 async def test_beyond_max_loaded_models_the_least_recently_used_goes_and_comes_back_on_demand() -> None:
