@@ -10,7 +10,7 @@ from pathlib import Path
 import uvicorn
 from pydantic import ValidationError
 
-from app.config import TASK_NAMES, Settings
+from app.config import TASK_NAMES, Settings, settings_error
 from app.finetuning.cli import add_finetune_parser
 from app.install_sets import missing_train_extra
 
@@ -213,16 +213,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
     elif models:
         overrides["models"] = models
     return Settings(**overrides)
-
-
-def settings_error(exc: ValidationError) -> str:
-    """One line per wrong setting, named as its environment variable: the server does not start."""
-    lines = []
-    for error in exc.errors():
-        name = "_".join(str(part) for part in error["loc"]).upper()
-        message = str(error["msg"]).removeprefix("Value error, ")
-        lines.append(f"Invalid setting {name}: {message}." if name else f"Invalid settings: {message}.")
-    return "\n".join(lines)
 
 
 def configure_logging(level: str) -> None:

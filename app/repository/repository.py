@@ -11,71 +11,23 @@ unloaded one loads it again.
 
 import asyncio
 import contextlib
-import enum
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.engine.engine import InferenceEngine
 from app.errors import ModelLoadError, ModelNotReadyError, QueueFullError, UnknownModelError, exception_text
 from app.model_source import ModelSource
+from app.repository.entries import LoadedBase, ModelEntry, ModelState
 from app.repository.specs import ModelSpec, repository_specs
-from app.tasks.checkpoint import PreparedAdapter, ServedModel, load_adapter_model
+from app.tasks.checkpoint import ServedModel, load_adapter_model
 
 logger = logging.getLogger(__name__)
 
 ModelLoader = Callable[..., ServedModel]  # (source) -> the model; (source, True) where adapters join it
 WarmUp = Callable[[InferenceEngine, ServedModel], Awaitable[None]]
-
-
-class ModelState(enum.StrEnum):
-    LOADING = "LOADING"
-    READY = "READY"
-    UNLOADING = "UNLOADING"
-    UNAVAILABLE = "UNAVAILABLE"
-
-
-@dataclass
-class LoadedBase:
-    """A checkpoint in memory, and the models that run on it."""
-
-    served: ServedModel
-    users: set[str] = field(default_factory=set)
-    warmed: bool = False
-
-
-@dataclass
-class ModelEntry:
-    spec: ModelSpec
-    state: ModelState = ModelState.UNAVAILABLE
-    reason: str = "not loaded yet"
-    served: ServedModel | None = None
-    adapter: PreparedAdapter | None = None
-    in_flight: int = 0  # requests using it, bodies still arriving included: an unload waits for them
-    computing: int = 0  # of those, the ones past their body, at the model: MAX_REQUESTS_PER_MODEL's count
-    last_used: float = 0.0
-    evicted: bool = False  # unloaded by the budget: a request loads it again
-    loading: "asyncio.Task[None] | None" = None
-    unloading: "asyncio.Task[None] | None" = None
-    drained: asyncio.Event = field(default_factory=lambda: set_event(asyncio.Event()))  # no request in flight
-
-    def describe(self) -> dict[str, Any]:
-        described: dict[str, Any] = {"name": self.spec.name, "state": self.state.value}
-        if self.served is not None:
-            described |= self.served.describe()
-        else:
-            described["model"] = self.spec.source.model
-        if self.state is ModelState.UNAVAILABLE:
-            described["reason"] = self.reason
-        return described
-
-
-def set_event(event: asyncio.Event) -> asyncio.Event:
-    event.set()
-    return event
 
 
 class ModelRepository:

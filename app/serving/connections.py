@@ -92,7 +92,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:
-        """uvicorn's answer to a parser error, which is how a refusal from `on_header` surfaces."""
+        """uvicorn's answer to a parser error, which is how a refusal from `on_headers_complete` surfaces."""
         if self.header_refusal is not None:
             self._refuse(431, self.header_refusal, "header_count")
         else:

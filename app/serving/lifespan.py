@@ -8,7 +8,8 @@ from app.config import Settings
 from app.engine.engine import BatchLimits, InferenceEngine
 from app.engine.predict import predict
 from app.errors import ModelNotReadyError, exception_text
-from app.repository.repository import ModelLoader, ModelRepository, ModelState
+from app.repository.entries import ModelState
+from app.repository.repository import ModelLoader, ModelRepository
 from app.tasks.checkpoint import ServedModel, load_configured_model
 from app.tasks.options import task_options
 from app.tasks.registry import TASKS

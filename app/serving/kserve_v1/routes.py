@@ -5,7 +5,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from app.repository.repository import ModelRepository, ModelState
+from app.repository.entries import ModelState
+from app.repository.repository import ModelRepository
 from app.serving.dependencies import get_repository
 from app.serving.guards import read_json_body
 from app.serving.jobs import DataPlane, get_data_plane

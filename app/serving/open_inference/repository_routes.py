@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict
 
 from app.errors import InvalidRequestError, ModelControlDisabledError, UnsupportedMediaTypeError, public_text
-from app.repository.repository import ModelRepository, ModelState
+from app.repository.entries import ModelState
+from app.repository.repository import ModelRepository
 from app.serving.dependencies import get_repository
 from app.serving.guards import read_json_body
 from app.serving.protocol_errors import ErrorKeyRoute, error_responses
