@@ -28,25 +28,30 @@ async def read_json_body(request: Request, max_bytes: int) -> object:
     return value
 
 
-def check_encodable(value: object, where: str = "") -> None:
-    """A 400 naming the first string (or key) that holds a lone surrogate, by its place in the body."""
-    if isinstance(value, str):
-        try:
-            value.encode()
-        except UnicodeEncodeError as exc:
-            raise InvalidRequestError(
-                f"'{where or 'the body'}' is not valid text: character {exc.start} is half of a UTF-16 "
-                f"surrogate pair ({value[exc.start]!r}) without its other half; send UTF-8 text."
-            ) from None
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            check_encodable(item, f"{where}[{index}]")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            shown = key.encode("utf-8", "backslashreplace").decode()  # the message must encode too
-            inside = f"{where}.{shown}" if where else shown
-            check_encodable(key, inside)
-            check_encodable(item, inside)
+def check_encodable(body: object) -> None:
+    """A 400 naming the first string (or key) that holds a lone surrogate, by its place in the body.
+    Walked with a stack of its own, not by recursion: json.loads accepts nesting nearly as deep as
+    Python's recursion limit, and a walk one frame per level deeper would fail on it."""
+    pending: list[tuple[object, str]] = [(body, "")]
+    while pending:
+        value, where = pending.pop()
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError as exc:
+                raise InvalidRequestError(
+                    f"'{where or 'the body'}' is not valid text: character {exc.start} is half of a UTF-16 "
+                    f"surrogate pair ({value[exc.start]!r}) without its other half; send UTF-8 text."
+                ) from None
+        elif isinstance(value, list):
+            pending += reversed([(item, f"{where}[{index}]") for index, item in enumerate(value)])
+        elif isinstance(value, dict):
+            inside: list[tuple[object, str]] = []
+            for key, item in value.items():
+                shown = key.encode("utf-8", "backslashreplace").decode()  # the message must encode too
+                place = f"{where}.{shown}" if where else shown
+                inside += [(key, place), (item, place)]
+            pending += reversed(inside)
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:

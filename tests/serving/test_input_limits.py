@@ -49,6 +49,14 @@ def test_a_lone_surrogate_in_utf8_bytes_or_a_key_and_in_v2_is_a_400_too(client: 
     assert client.post("/v2/models/fake-model/infer", content=v2).status_code == 400
 
 
+def test_a_lone_surrogate_nested_as_deep_as_json_allows_is_still_a_400_naming_it(client: TestClient) -> None:
+    depth = 950  # json.loads refuses nesting a little deeper (Python's recursion limit)
+    body = '{"inputs": ' + "[" * depth + '"' + SURROGATE + '"' + "]" * depth + "}"
+    response = client.post("/score", content=body)
+    assert response.status_code == 400
+    assert f"'inputs{'[0]' * depth}' is not valid text" in response.json()["message"]
+
+
 def test_an_emoji_escaped_as_a_pair_is_still_answered(client: TestClient) -> None:
     assert client.post("/score", content='{"inputs": ["\\ud83d\\ude00 a [MASK]"]}').status_code == 200
 
