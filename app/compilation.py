@@ -29,6 +29,7 @@ from transformers import PreTrainedModel
 from app.compiled_package import KEY_FILE, PackageKey, encoder_of, load_package, write_package
 from app.errors import ModelLoadError
 from app.runtime import Precision, best_time, probe_batch
+from app.tasks.packing import packed
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ def apply_compile(
     load_package(model, key, compile_cached(model, key, cache_dir or default_cache_dir()))
     if choice == "on" or speedup is None:
         return True
-    ratio = speedup(model, eager)
+    ratio = speedup(model, packed(eager))  # both run packed, as they would serve
     keep = ratio >= COMPILE_MARGIN
     logger.info(
         "COMPILE=auto: the compiled encoder ran %.2fx the speed of eager on a probe batch (%.0f s); %s",

@@ -23,6 +23,7 @@ from transformers import PreTrainedModel
 from app.cpu_features import CpuFeatures, read_cpu_features
 from app.errors import ModelLoadError
 from app.runtime import Precision, probe_batch
+from app.tasks.packing import ROW_TOKENS, PackedEncoder, SegmentEncoder, pack
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ ISA_FLAGS = (
 )
 # Export traces with sizes above 1 so that neither dimension is specialized.
 EXAMPLE_ROWS, EXAMPLE_TOKENS = 2, 16
+PACKED_LAYOUT = "packed-rows"
 
 
 def encoder_of(model: torch.nn.Module) -> tuple[str, torch.nn.Module]:
@@ -63,6 +65,9 @@ class PackageKey:
     isa: tuple[str, ...]
     precision: str
     weights: str  # a digest of the encoder's weights that the checkpoint holds
+    # What the package takes: packed rows (app.tasks.packing); packages made before packing took
+    # padded batches and cannot run here.
+    layout: str = PACKED_LAYOUT
 
     @classmethod
     def of(
@@ -107,9 +112,16 @@ def weights_digest(encoder: torch.nn.Module, untrained: frozenset[str] = frozens
     return digest.hexdigest()
 
 
-def _example_inputs(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    inputs = probe_batch(model, EXAMPLE_ROWS, EXAMPLE_TOKENS)
-    return inputs | {"token_type_ids": torch.zeros_like(inputs["input_ids"])}
+def _example_rows(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Two rows of two inputs each, as `pack` lays them out."""
+    inputs = probe_batch(model, EXAMPLE_ROWS * 2, EXAMPLE_TOKENS // 2)
+    packed = pack(inputs["input_ids"], inputs["attention_mask"], None, row_tokens=EXAMPLE_TOKENS)
+    return {
+        "input_ids": packed.input_ids,
+        "token_type_ids": packed.token_type_ids,
+        "position_ids": packed.position_ids,
+        "segments": packed.segments,
+    }
 
 
 def write_package(model: PreTrainedModel, key: PackageKey, output: Path) -> Path:
@@ -119,14 +131,16 @@ def write_package(model: PreTrainedModel, key: PackageKey, output: Path) -> Path
 
     _, encoder = encoder_of(model)
     output.mkdir(parents=True, exist_ok=True)
-    # Every row holds [CLS] and [SEP], so at least 2 tokens; at most the position embeddings.
-    batch = torch.export.Dim("batch", min=1)
-    tokens = torch.export.Dim("tokens", min=2, max=int(model.config.max_position_embeddings))
-    shapes = {name: {0: batch, 1: tokens} for name in ("input_ids", "attention_mask", "token_type_ids")}
+    # Every row holds [CLS] and [SEP], so at least 2 tokens; at most a row's (or one input's) worth.
+    rows = torch.export.Dim("rows", min=1)
+    widest = max(ROW_TOKENS, int(model.config.max_position_embeddings))
+    tokens = torch.export.Dim("tokens", min=2, max=widest)
+    example = _example_rows(model)
+    shapes = {name: {0: rows, 1: tokens} for name in example}
     started = time.perf_counter()
     with torch.inference_mode():
         exported = torch.export.export(
-            encoder, (), _example_inputs(model), dynamic_shapes=shapes, strict=False
+            SegmentEncoder(encoder), (), example, dynamic_shapes=shapes, strict=False
         )
     package = output / PACKAGE_FILE
     # Inductor freezes weights only with gradients off; else the Linear layers stay on MKL's sgemm
@@ -142,49 +156,30 @@ def write_package(model: PreTrainedModel, key: PackageKey, output: Path) -> Path
 
 # AOTInductor's runner holds the GIL for the whole of a call, so the event loop waits as long as the
 # call computes: 4.7 s for 8 rows of 511 tokens of bert-base on two Zen 4 cores, where eager lets go
-# of it. A batch goes in calls of at most this many padded tokens (about 0.5 s there), and the loop
-# gets its turn between them.
+# of it. A batch goes in calls of at most this many tokens (about 0.5 s there; at least one row),
+# and the loop gets its turn between them.
 CALL_TOKENS = 512
 
 
-class PackagedEncoder(torch.nn.Module):
-    """Stands where the model's encoder was: the same call, answered by the compiled package."""
+class PackagedRows(torch.nn.Module):
+    """Stands where `SegmentEncoder` was: the same call, answered by the compiled package."""
 
-    def __init__(self, runner: Any, config: Any) -> None:
+    def __init__(self, runner: Any) -> None:
         super().__init__()
         self.runner = runner
-        self.config = config
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        **unused: Any,  # the heads' forward passes return_dict, output_attentions, ... as None or defaults
-    ) -> Any:
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        rows_per_call = max(1, CALL_TOKENS // input_ids.shape[1])
-        if input_ids.shape[0] <= rows_per_call:
-            return self.runner(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            )
+    def forward(self, **rows: torch.Tensor) -> torch.Tensor:
+        rows_per_call = max(1, CALL_TOKENS // rows["input_ids"].shape[1])
+        if rows["input_ids"].shape[0] <= rows_per_call:
+            hidden: torch.Tensor = self.runner(**rows)
+            return hidden
         parts = []
-        for ids, mask, types in zip(
-            input_ids.split(rows_per_call),
-            attention_mask.split(rows_per_call),
-            token_type_ids.split(rows_per_call),
-            strict=True,
-        ):
+        for start in range(0, rows["input_ids"].shape[0], rows_per_call):
             time.sleep(0)  # lets go of the GIL: whoever waited for it through the last call goes first
-            parts.append(self.runner(input_ids=ids, attention_mask=mask, token_type_ids=types))
-        fields = {
-            name: torch.cat([part[name] for part in parts]) if value is not None else None
-            for name, value in parts[0].items()
-        }
-        return type(parts[0])(**fields)
+            parts.append(
+                self.runner(**{name: value[start : start + rows_per_call] for name, value in rows.items()})
+            )
+        return torch.cat(parts)
 
 
 def load_package(model: torch.nn.Module, key: PackageKey, folder: Path) -> None:
@@ -201,7 +196,13 @@ def load_package(model: torch.nn.Module, key: PackageKey, folder: Path) -> None:
     prefix, encoder = encoder_of(model)
     try:
         raw = json.loads(key_file.read_text())
-        packaged = PackageKey(raw["torch_version"], tuple(raw["isa"]), raw["precision"], raw["weights"])
+        packaged = PackageKey(
+            raw["torch_version"],
+            tuple(raw["isa"]),
+            raw["precision"],
+            raw["weights"],
+            raw.get("layout", "padded"),
+        )
     except (ValueError, TypeError, KeyError) as exc:
         raise ModelLoadError(f"'{key_file}' is not a compiled package's key: {exc}.") from exc
     differences = key.differences(packaged)
@@ -212,5 +213,6 @@ def load_package(model: torch.nn.Module, key: PackageKey, folder: Path) -> None:
         )
     started = time.perf_counter()
     runner = torch._inductor.aoti_load_package(str(package))
-    setattr(model, prefix, PackagedEncoder(runner, encoder.config))
+    pooler = getattr(encoder, "pooler", None)
+    setattr(model, prefix, PackedEncoder(PackagedRows(runner), encoder.config, pooler))
     logger.info("Loaded the compiled encoder from %s in %.1f s", package, time.perf_counter() - started)

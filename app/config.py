@@ -119,8 +119,8 @@ class Settings(BaseSettings):
     max_batch_tokens: int = Field(
         default=4096,
         ge=1,
-        description="Token budget of one batch, padding included. Raise it on a GPU; lower it to cut "
-        "the latency of a batch on a small CPU.",
+        description="Token budget of one batch (its inputs' own tokens: batches run without padding). "
+        "Raise it on a GPU; lower it to cut the latency of a batch on a small CPU.",
     )
     max_batch_size: int = Field(default=32, ge=1, description="Most inputs in one batch.")
     max_wait_ms: float = Field(

@@ -35,8 +35,20 @@ def write_markdown(results: dict[str, Any], path: Path) -> str:
             busy = (
                 f", the model busy {busiest['model_busy']:.0%} of the time" if "model_busy" in busiest else ""
             )
+            if "mean_batch_size" in busiest:
+                busy += (
+                    f", batches of {busiest['mean_batch_size']:g} inputs and "
+                    f"{busiest['mean_batch_tokens']:g} tokens on average"
+                )
+            offline = outcome.get("offline")
+            ways = (
+                f" (sorted padded {offline['sorted_padded']:.1f}, unsorted padded "
+                f"{offline['unsorted_padded']:.1f}, packed {offline['packed']:.1f})"
+                if offline
+                else ""
+            )
             lines.append(
-                f"- {mode} offline maximum {outcome['offline_maximum']:.1f} sentences/s; the server's "
+                f"- {mode} offline maximum {outcome['offline_maximum']:.1f} sentences/s{ways}; the server's "
                 f"best load reached {busiest['sentences_per_s'] / outcome['offline_maximum']:.0%} of it{busy}"
             )
         if "equal_to_fp32" in outcome:

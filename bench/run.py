@@ -22,7 +22,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from app.compilation import CompileChoice
 from app.cpu_features import read_cpu_features
 from app.runtime import PrecisionChoice
 from bench.load import collect_answers, load_client, run_load
-from bench.offline_maximum import offline_maximum
+from bench.offline_maximum import offline_rates
 from bench.report import write_chart, write_markdown
 from bench.sentences import SHARED, masked_sentences
 from bench.server_process import ServerExitedError, free_port, wait_until_ready
@@ -163,24 +163,26 @@ def main() -> None:
         if mode != "baseline":
             # Measured with no server running: the two would share the same cores.
             parsed = Mode.parse(mode)
-            maximum = offline_maximum(mode_checkpoint, parsed.precision, check, parsed.device, parsed.compile)
-            print(f"offline maximum: {maximum:.1f} sentences/s", flush=True)
+            rates = offline_rates(mode_checkpoint, parsed.precision, check, parsed.device, parsed.compile)
+            maximum = rates.maximum
+            print(f"offline: {json.dumps(asdict(rates))} sentences/s", flush=True)
         try:
             with running_server(mode, mode_checkpoint, args.out) as base_url:
                 answers[mode] = asyncio.run(collect_answers(base_url, check))
                 loads = []
                 for concurrency in args.concurrency:
-                    busy_before = model_busy_seconds(base_url)
+                    counters_before = engine_counters(base_url)
                     load = run_load(base_url, sentences, concurrency, args.seconds)
                     outcome: dict[str, Any] = load.as_dict()
-                    if busy_before is not None:
-                        busy = (model_busy_seconds(base_url) or 0) - busy_before
-                        outcome["model_busy"] = round(busy / load.seconds, 3)
+                    counters_after = engine_counters(base_url)
+                    if counters_before is not None and counters_after is not None:
+                        outcome |= engine_outcome(counters_before, counters_after, load.seconds)
                     print(json.dumps(outcome), flush=True)
                     loads.append(outcome)
                 results["modes"][mode] = {"loads": loads}
                 if maximum is not None:
                     results["modes"][mode]["offline_maximum"] = maximum
+                    results["modes"][mode]["offline"] = asdict(rates)
         except RuntimeError as exc:
             print(f"{mode} unavailable: {exc}", flush=True)
             results["modes"][mode] = {"unavailable": str(exc)}
@@ -203,15 +205,37 @@ def summarize_words(sentences: list[str]) -> str:
     return f"{words[0]}-{words[-1]} (median {words[len(words) // 2]})"
 
 
-def model_busy_seconds(base_url: str) -> float | None:
-    """Our server's bert_serving_model_busy_seconds_total (None for the baseline, which has no metrics)."""
+ENGINE_SERIES = (
+    "bert_serving_model_busy_seconds_total",
+    "bert_serving_batch_size_sum",
+    "bert_serving_batch_size_count",
+    "bert_serving_batch_tokens_sum",
+)
+
+
+def engine_counters(base_url: str) -> dict[str, float] | None:
+    """Our server's busy seconds and batch sums from /metrics, over every model (None for the
+    baseline, which has no metrics)."""
     response = httpx.get(f"{base_url}/metrics", timeout=10)
     if response.status_code != 200:
         return None
+    totals = dict.fromkeys(ENGINE_SERIES, 0.0)
     for line in response.text.splitlines():
-        if line.startswith("bert_serving_model_busy_seconds_total "):
-            return float(line.split()[1])
-    return None
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in totals:
+            totals[name] += float(line.rsplit(" ", 1)[1])
+    return totals
+
+
+def engine_outcome(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """Share of the load's time the model computed, and its batches' mean inputs and tokens."""
+    spent = {name: after[name] - before[name] for name in ENGINE_SERIES}
+    batches = max(spent["bert_serving_batch_size_count"], 1)
+    return {
+        "model_busy": round(spent["bert_serving_model_busy_seconds_total"] / seconds, 3),
+        "mean_batch_size": round(spent["bert_serving_batch_size_sum"] / batches, 1),
+        "mean_batch_tokens": round(spent["bert_serving_batch_tokens_sum"] / batches, 1),
+    }
 
 
 def machine_description() -> str:

@@ -46,8 +46,18 @@ def test_compiled_fill_mask_equals_eager_and_the_pipeline_and_a_restart_loads_th
     texts = [_normalized(text) for text in INPUTS]
     options = FillMaskOptions(top_k=3)
     task, reference = restarted.tasks["fill-mask"], eager.tasks["fill-mask"]
-    for batch_size, call_tokens in ((1, 512), (2, 512), (3, 512), (7, 512), (32, 512), (7, 1)):
-        monkeypatch.setattr(compiled_package, "CALL_TOKENS", call_tokens)  # 1: a call of the runner per row
+    packed_encoder = restarted.network.bert
+    for batch_size, call_tokens, row_tokens in (
+        (1, 512, 512),
+        (2, 512, 512),
+        (3, 512, 512),
+        (7, 512, 512),
+        (32, 512, 512),
+        (32, 512, 16),  # rows of about one input each
+        (7, 1, 0),  # a row per input, a call of the runner per row
+    ):
+        monkeypatch.setattr(compiled_package, "CALL_TOKENS", call_tokens)
+        monkeypatch.setattr(packed_encoder, "row_tokens", row_tokens)
         answers = predict_all(task, texts, options, 4096, batch_size)
         expected = predict_all(reference, texts, options, 4096, batch_size)
         for answer, exact in zip(answers, expected, strict=True):

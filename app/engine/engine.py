@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.engine.batching import padded_tokens, select_batch
+from app.engine.batching import select_batch
 from app.engine.heap import then_release_free_heap
 from app.errors import DeadlineExceededError, EngineStoppedError, QueueFullError
 from app.tasks.base import Feature, Task
@@ -166,8 +166,8 @@ class InferenceEngine:
                 await self._run_batch([item])
             return
         if self._on_batch is not None:
-            lengths = [len(item.feature.input_ids) for item in batch]
-            self._on_batch(task, len(batch), padded_tokens(lengths), time.perf_counter() - started)
+            tokens = sum(len(item.feature.input_ids) for item in batch)
+            self._on_batch(task, len(batch), tokens, time.perf_counter() - started)
         for item, output in zip(batch, outputs, strict=True):
             _settle(item, output)
 

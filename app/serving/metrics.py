@@ -103,7 +103,7 @@ class ServiceMetrics:
         )
         self.batch_tokens = Histogram(
             "bert_serving_batch_tokens",
-            "Tokens per model batch, padding included, by model.",
+            "Tokens per model batch (real ones: batches run without padding), by model.",
             ["model"],
             buckets=BATCH_TOKEN_BUCKETS,
             registry=self.registry,
@@ -132,9 +132,9 @@ class ServiceMetrics:
         self.model_requests.labels(model=model, status=str(status)).inc()
         self.model_request_seconds.labels(model=model).observe(seconds)
 
-    def observe_batch(self, model: str, size: int, padded_tokens: int, seconds: float) -> None:
+    def observe_batch(self, model: str, size: int, tokens: int, seconds: float) -> None:
         self.batch_size.labels(model=model).observe(size)
-        self.batch_tokens.labels(model=model).observe(padded_tokens)
+        self.batch_tokens.labels(model=model).observe(tokens)
         self.model_busy_seconds.labels(model=model).inc(seconds)
 
     def track(

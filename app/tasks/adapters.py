@@ -25,6 +25,7 @@ from transformers.utils.hub import cached_file
 
 from app.config import TaskName
 from app.errors import ModelLoadError, ModelNotReadyError
+from app.tasks.packing import packed
 from app.tasks.registry import TASKS
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -61,6 +62,7 @@ class SharedEncoder:
 
     def __init__(self, encoder: torch.nn.Module) -> None:
         self.encoder = encoder
+        self.packed = packed(encoder)  # what views run: the same modules, batches packed
         self.adapters: set[str] = set()
         self._layers: list[LoraLayer] = []
         self._active: object = None
@@ -114,7 +116,7 @@ class EncoderView(torch.nn.Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         self.shared.activate(self.adapter)
-        outputs = self.shared.encoder(*args, **kwargs)
+        outputs = self.shared.packed(*args, **kwargs)
         if self.pooler is None:
             return outputs
         own = dict(outputs) | {"pooler_output": self.pooler(outputs[0])}

@@ -20,6 +20,7 @@ from app.tasks.embedding_config import PoolingMode
 from app.tasks.feature_extraction import FeatureExtractionTask
 from app.tasks.fill_mask import FillMaskTask
 from app.tasks.loading import load_runnable_model
+from app.tasks.packing import run_packed
 from app.tasks.registry import TASKS
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,8 @@ def load_served_model(
             speedup=measure_compile_speedup,
         )
     )
+    if not compiled and not shareable:
+        run_packed(runnable)
     shared = share_encoder(runnable) if shareable else None
     served = ServedModel(
         source=str(loaded.source),

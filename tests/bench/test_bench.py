@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.offline_maximum import offline_maximum
+from bench.offline_maximum import offline_rates
 from bench.report import write_markdown
-from bench.run import checkpoint_for, server_command
+from bench.run import ENGINE_SERIES, checkpoint_for, engine_outcome, server_command
 from bench.sentences import SQUAD, masked_sentences
 
 
@@ -29,7 +29,11 @@ def test_report_gives_throughput_ratios_against_the_baseline(tmp_path: Path) -> 
         "load_client": "wrk",
         "modes": {
             "baseline": {"loads": [_load(32, 10.0, 100, 150)], "equal_to_fp32": 1.0},
-            "fp32": {"loads": [_load(32, 25.0, 40, 100)]},
+            "fp32": {
+                "loads": [_load(32, 25.0, 40, 100) | {"mean_batch_size": 12.5, "mean_batch_tokens": 240.0}],
+                "offline_maximum": 30.0,
+                "offline": {"sorted_padded": 20.0, "unsorted_padded": 15.0, "packed": 30.0},
+            },
             "bf16": {"unavailable": "PRECISION=bf16 needs a CPU with AVX512-BF16 or AMX"},
             "int8@text-classification": {"loads": [_load(32, 90.0, 20, 30)]},
             "int8": {
@@ -48,12 +52,19 @@ def test_report_gives_throughput_ratios_against_the_baseline(tmp_path: Path) -> 
     assert "int8 top-1 agreement with fp32: 87.5%" in text
     assert "baseline answers equal to fp32's: 100.0%" in text
     assert "int8 offline maximum 80.0 sentences/s; the server's best load reached 76% of it" in text
+    assert (
+        "fp32 offline maximum 30.0 sentences/s (sorted padded 20.0, unsorted padded 15.0, packed 30.0); "
+        "the server's best load reached 83% of it, batches of 12.5 inputs and 240 tokens on average"
+    ) in text
 
 
 @pytest.mark.parametrize("task", ["fill-mask", "text-classification"])
-def test_offline_maximum_times_the_model_alone(tiny_task_dir: Callable[[str], Path], task: str) -> None:
-    rate = offline_maximum(tiny_task_dir(task), "fp32", ["the [MASK] sat on the dog .", "a [MASK] ran"] * 20)
-    assert 0 < rate < 1e6
+def test_offline_rates_time_the_model_alone_padded_and_packed(
+    tiny_task_dir: Callable[[str], Path], task: str
+) -> None:
+    rates = offline_rates(tiny_task_dir(task), "fp32", ["the [MASK] sat on the dog .", "a [MASK] ran"] * 20)
+    assert all(0 < rate < 1e6 for rate in (rates.sorted_padded, rates.unsorted_padded, rates.packed))
+    assert rates.maximum == max(rates.sorted_padded, rates.unsorted_padded, rates.packed)
 
 
 def test_a_task_mode_serves_a_checkpoint_with_that_head(tmp_path: Path) -> None:
@@ -87,3 +98,18 @@ def test_sentences_are_varied_masked_and_deterministic() -> None:
     mask_counts = [sentence.count("[MASK]") for sentence in sentences]
     assert set(mask_counts) == {1, 2}
     assert 0.15 < mask_counts.count(2) / len(sentences) < 0.35
+
+
+def test_engine_outcome_gives_the_loads_busy_share_and_mean_batch() -> None:
+    before = dict.fromkeys(ENGINE_SERIES, 10.0)
+    after = {
+        "bert_serving_model_busy_seconds_total": 19.0,
+        "bert_serving_batch_size_sum": 110.0,
+        "bert_serving_batch_size_count": 14.0,
+        "bert_serving_batch_tokens_sum": 1210.0,
+    }
+    assert engine_outcome(before, after, seconds=10) == {
+        "model_busy": 0.9,
+        "mean_batch_size": 25.0,
+        "mean_batch_tokens": 300.0,
+    }

@@ -101,7 +101,7 @@ def test_head_at_masks_equals_full_masked_lm_logits(tiny_model: FillMaskTask, ti
         full = reference(**encoded).logits[is_mask]
         ours = tiny_model._mask_logits(encoded["input_ids"], encoded["attention_mask"], is_mask)
     assert ours.shape == full.shape == (2, tiny_model.tokenizer.vocab_size)
-    torch.testing.assert_close(ours, full, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours, full, rtol=1e-4, atol=1e-4)
 
 
 def test_a_long_input_is_answered_as_the_pipeline_answers_its_window(
