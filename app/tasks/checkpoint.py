@@ -114,7 +114,7 @@ def load_served_model(
         )
     )
     if not compiled and not shareable:
-        run_packed(runnable)
+        run_packed(runnable, resolved)
     shared = share_encoder(runnable) if shareable else None
     served = ServedModel(
         source=str(loaded.source),

@@ -14,7 +14,7 @@ import torch
 from app.config import TaskName
 from app.tasks.base import pad_features
 from app.tasks.checkpoint import bind_task, load_served_model
-from app.tasks.packing import PackedEncoder, pack, place
+from app.tasks.packing import INT8_ROW_TOKENS, ROW_TOKENS, PackedEncoder, pack, place
 from app.tasks.registry import TASKS
 from app.tasks.token_classification import Words
 from tests.task_inputs import sentences
@@ -162,3 +162,14 @@ def test_each_pooling_reads_only_its_own_input_tokens(pooling: str, tiny_bert_di
     encoded = task.encode(sentences(16, seed=3, max_words=50), options)
     features = [item.features[0] for item in encoded]
     _assert_close(task.forward(features), padded_task.forward(features), pooling)
+
+
+@pytest.mark.parametrize(("precision", "row_tokens"), [("fp32", ROW_TOKENS), ("int8", INT8_ROW_TOKENS)])
+def test_rows_are_as_long_as_measured_best_for_the_precision(
+    precision: str, row_tokens: int, tiny_bert_dir: Path
+) -> None:
+    # int8 is not compared with padding here: dynamic quantization scales each batch's activations
+    # by their own range, padding's included, so its answers move with the layout as with batch-mates.
+    served = load_served_model(str(tiny_bert_dir), device="cpu", precision=precision)  # type: ignore[arg-type]
+    encoder = served.network.bert
+    assert isinstance(encoder, PackedEncoder) and encoder.row_tokens == row_tokens
