@@ -72,13 +72,23 @@ def per_stage(profile: Path) -> tuple[dict[str, float], list[tuple[float, str]]]
     """Seconds of own time per stage, and the functions no stage claims, most costly first."""
     stats = pstats.Stats(str(profile))
     totals: dict[str, float] = {}
-    unclaimed = []
-    for (file, line, function), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+    unclaimed: dict[str, float] = {}
+
+    def add(file: str, line: int, function: str, seconds: float) -> None:
         stage = stage_of(file, function)
-        totals[stage] = totals.get(stage, 0.0) + own
+        totals[stage] = totals.get(stage, 0.0) + seconds
         if stage == "other":
-            unclaimed.append((own, f"{file}:{line}:{function}"))
-    return totals, sorted(unclaimed, reverse=True)
+            where = f"{file}:{line}:{function}"
+            unclaimed[where] = unclaimed.get(where, 0.0) + seconds
+
+    for (file, line, function), (_, _, own, _, callers) in stats.stats.items():  # type: ignore[attr-defined]
+        if file == "~" and callers and not any(stage_of(file, function) == stage for stage, _ in STAGES[:-1]):
+            # A builtin (isinstance, dict.get, ...) counts where it was called from.
+            for (caller_file, caller_line, caller_function), timing in callers.items():
+                add(caller_file, caller_line, caller_function, timing[2])
+        else:
+            add(file, line, function, own)
+    return totals, sorted(((seconds, where) for where, seconds in unclaimed.items()), reverse=True)
 
 
 async def profile_load(
