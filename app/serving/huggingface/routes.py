@@ -1,7 +1,5 @@
 """`POST /`: the Hugging Face task API, through the same engine, auth, limits and deadlines as /score."""
 
-from typing import Annotated
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
@@ -15,7 +13,7 @@ from app.serving.huggingface.schemas import (
     HuggingFaceRequest,
     HuggingFaceResponse,
 )
-from app.serving.jobs import DataPlane, InferenceJob, get_data_plane
+from app.serving.jobs import InferenceJob, data_plane_of
 from app.serving.model_naming import require_known_model
 from app.serving.openapi_inline import inline_schema
 from app.serving.protocol_errors import ErrorKeyRoute
@@ -46,17 +44,16 @@ ROUTE = {"response_model": HuggingFaceResponse, "responses": ERROR_RESPONSES, "o
     dependencies=[Depends(require_known_model)],
     **ROUTE,  # type: ignore[arg-type]
 )
-async def hugging_face_task(
-    request: Request, plane: Annotated[DataPlane, Depends(get_data_plane)]
-) -> JSONResponse:
+async def hugging_face_task(request: Request) -> JSONResponse:
     """Answer `{"inputs", "parameters"}` in the task schemas of transformers' pipelines, as
     `huggingface_hub.InferenceClient(model="http://<this server>")` posts and reads them; by the named
     model on the Inference API's `/models/{name}` URL (`InferenceClient(model=".../models/<name>")`)."""
-    settings = plane.settings
-    body = await read_json_body(request, settings.max_payload_bytes)
-    if "feature-extraction" in plane.model.tasks:
-        return JSONResponse(await embedding_answer(request, plane, body))
-    parsed = parse_job(body, plane.model, settings.max_inputs_per_request, settings.max_top_k)
-    job = InferenceJob(parsed.task, parsed.examples, parsed.options, logged_inputs=parsed.examples)
-    answers = await plane.run(request, job)
-    return JSONResponse(huggingface_answers(parsed.task, answers, parsed.single, parsed.top_k))
+    async with data_plane_of(request) as plane:
+        settings = plane.settings
+        body = await read_json_body(request, settings.max_payload_bytes)
+        if "feature-extraction" in plane.model.tasks:
+            return JSONResponse(await embedding_answer(request, plane, body))
+        parsed = parse_job(body, plane.model, settings.max_inputs_per_request, settings.max_top_k)
+        job = InferenceJob(parsed.task, parsed.examples, parsed.options, logged_inputs=parsed.examples)
+        answers = await plane.run(request, job)
+        return JSONResponse(huggingface_answers(parsed.task, answers, parsed.single, parsed.top_k))

@@ -9,7 +9,7 @@ from app.repository.entries import ModelState
 from app.repository.repository import ModelRepository
 from app.serving.dependencies import get_repository
 from app.serving.guards import read_json_body
-from app.serving.jobs import DataPlane, get_data_plane
+from app.serving.jobs import data_plane_of
 from app.serving.kserve_v1.codec import PREDICT_EXAMPLE, decode_predict, encode_predictions
 from app.serving.protocol_errors import ErrorKeyRoute, error_responses
 
@@ -48,11 +48,9 @@ async def model_ready(
     openapi_extra=PREDICT_BODY,
     responses=error_responses(400, 401, 404, 413, 429, 503, 504),
 )
-async def predict(
-    request: Request,
-    plane: Annotated[DataPlane, Depends(get_data_plane)],
-) -> JSONResponse:
+async def predict(request: Request) -> JSONResponse:
     """`{"instances": [...]}` answered `{"predictions": [...]}`, one per instance."""
-    body = await read_json_body(request, plane.settings.max_payload_bytes)
-    job = decode_predict(body, plane.model, plane.settings)
-    return JSONResponse(encode_predictions(job.task, await plane.run(request, job)))
+    async with data_plane_of(request) as plane:
+        body = await read_json_body(request, plane.settings.max_payload_bytes)
+        job = decode_predict(body, plane.model, plane.settings)
+        return JSONResponse(encode_predictions(job.task, await plane.run(request, job)))

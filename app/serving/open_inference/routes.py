@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from app import __version__
 from app.serving.dependencies import get_model
 from app.serving.guards import read_body
-from app.serving.jobs import DataPlane, InferenceJob, get_data_plane
+from app.serving.jobs import InferenceJob, data_plane_of
 from app.serving.model_naming import (
     MODEL_VERSION,
     get_named_model,
@@ -131,28 +131,31 @@ INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=INFER_RESPONSES,
     openapi_extra=INFER_BODY,
 )
-async def infer(request: Request, plane: Annotated[DataPlane, Depends(get_data_plane)]) -> Response:
+async def infer(request: Request) -> Response:
     """Each input row answered by the served task, as tensors (JSON or binary, per output)."""
-    settings = plane.settings
-    body = await read_body(request, settings.max_payload_bytes)
-    body = inflate(body, request.headers.get("content-encoding"), settings.max_payload_bytes)
-    prepared = prepare_job(decode_request(body, request.headers.get(HEADER_LENGTH)), plane.model, settings)
-    parsed = prepared.request
-    job = InferenceJob(
-        prepared.task,
-        parsed.examples,
-        parsed.options,
-        logged_inputs=parsed.table.columns,
-        timeout_ms=prepared.timeout_ms,
-    )
-    answers = await plane.run(request, job)
-    header = {
-        "model_name": plane.name,
-        "model_version": MODEL_VERSION,
-        "id": prepared.id or request.state.request_id,
-        "parameters": {"task": prepared.task},
-    }
-    return infer_response(header, output_tensors(prepared.task, answers), prepared.outputs)
+    async with data_plane_of(request) as plane:
+        settings = plane.settings
+        body = await read_body(request, settings.max_payload_bytes)
+        body = inflate(body, request.headers.get("content-encoding"), settings.max_payload_bytes)
+        prepared = prepare_job(
+            decode_request(body, request.headers.get(HEADER_LENGTH)), plane.model, settings
+        )
+        parsed = prepared.request
+        job = InferenceJob(
+            prepared.task,
+            parsed.examples,
+            parsed.options,
+            logged_inputs=parsed.table.columns,
+            timeout_ms=prepared.timeout_ms,
+        )
+        answers = await plane.run(request, job)
+        header = {
+            "model_name": plane.name,
+            "model_version": MODEL_VERSION,
+            "id": prepared.id or request.state.request_id,
+            "parameters": {"task": prepared.task},
+        }
+        return infer_response(header, output_tensors(prepared.task, answers), prepared.outputs)
 
 
 @router.api_route(
