@@ -24,6 +24,7 @@ from app.serving.body_receiver import BodyLimits
 from app.serving.docs_routes import router as docs_router
 from app.serving.health_routes import router as health_router
 from app.serving.huggingface.routes import router as huggingface_router
+from app.serving.inference_lane import InferenceLane
 from app.serving.kserve_v1.routes import router as kserve_v1_router
 from app.serving.lifespan import ServingState, batch_limits_for, load_models, model_loader_for, warm_up
 from app.serving.metrics import ServiceMetrics
@@ -136,6 +137,8 @@ def create_app(
     register_exception_handlers(app)
     app.openapi = lambda: _openapi_with_request_schema(app)  # type: ignore[method-assign]
     app.add_api_route("/swagger.json", app.openapi, include_in_schema=False)
+    # Innermost of the app's own middleware: the lane's requests pass admission, ids, metrics and logs.
+    app.add_middleware(InferenceLane, routes=app.routes, exception_handlers=app.exception_handlers)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     # Added last, so outermost: a refusal (401, 429) costs no routing, no body, no access-log line.
     app.add_middleware(
