@@ -11,8 +11,6 @@
 
 import argparse
 import csv
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,9 +22,10 @@ from app.errors import InvalidInputError
 from app.runtime import configure_threads
 from app.tasks.checkpoint import load_fill_mask_model
 from app.tasks.fill_mask import FillMaskOptions, FillMaskTask
+from bench.http_path import tiny_checkpoint
 from bench.peak_memory import peak_rss_mb
 from bench.run import DEFAULT_CHECKPOINT, ensure_checkpoint
-from bench.sentences import SHARED, masked_sentences
+from bench.sentences import masked_sentences
 
 
 def offline_maximum(model: FillMaskTask, texts: list[str], options: BatchOptions) -> float:
@@ -79,12 +78,7 @@ def main() -> None:
             f"{args.rows} sentences, base-size checkpoint: offline maximum {maximum:.1f} rows/s, "
             f"batch job {job:.1f} rows/s = {job / maximum:.1%} of the maximum"
         )
-        tiny = Path(workdir) / "tiny"
-        subprocess.run(
-            [sys.executable, str(SHARED / "tools" / "make_checkpoint.py"), str(tiny), "--size", "tiny"],
-            check=True,
-            capture_output=True,
-        )
+        tiny = tiny_checkpoint(Path(workdir))
         small = batch_peak_rss_mb(tiny, 1000, Path(workdir))
         large = batch_peak_rss_mb(tiny, args.memory_rows, Path(workdir))
         print(f"peak RSS of `python -m app batch`: {small:.0f} MB for 1,000 rows, ", end="")

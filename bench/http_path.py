@@ -41,6 +41,18 @@ def wrk_get(url: str, concurrency: int, seconds: int) -> int:
     return int(line.split()[0])
 
 
+def tiny_checkpoint(folder: Path) -> Path:
+    """A tiny random-weight checkpoint with the real cased vocabulary, written to `folder`/tiny:
+    a model whose forward costs almost nothing, so the server's own costs show."""
+    tiny = folder / "tiny"
+    subprocess.run(
+        [sys.executable, str(SHARED / "tools" / "make_checkpoint.py"), str(tiny), "--size", "tiny"],
+        check=True,
+        capture_output=True,
+    )
+    return tiny
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -51,12 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     sentences = masked_sentences(500, min_words=6, max_words=16)
     with tempfile.TemporaryDirectory() as workdir:
-        tiny = Path(workdir) / "tiny"
-        subprocess.run(
-            [sys.executable, str(SHARED / "tools" / "make_checkpoint.py"), str(tiny), "--size", "tiny"],
-            check=True,
-            capture_output=True,
-        )
+        tiny = tiny_checkpoint(Path(workdir))
         port = free_port()
         env = {"COMPILE": "off"} | ({"TORCH_THREADS": str(args.torch_threads)} if args.torch_threads else {})
         server = start_our_server(tiny, port, **env)

@@ -58,8 +58,8 @@ def offline_rates(
         raise ValueError(f"the benchmark's sentences are single texts; {served.primary_task} needs more")
     valid = [item for item in encoded if not isinstance(item, InvalidInputError)]
     features = [f for item in valid for f in item.features]
-    in_order = _batches(features)
-    by_length = _batches(sorted(features, key=lambda f: len(f.input_ids)))
+    in_order = batches_of(features)
+    by_length = batches_of(sorted(features, key=lambda f: len(f.input_ids)))
     encoder = getattr(served.network, served.network.base_model_prefix)
     packed_rows = encoder.row_tokens
     encoder.row_tokens = 0  # a row per input: padded
@@ -68,7 +68,8 @@ def offline_rates(
     return OfflineRates(sorted_padded, unsorted_padded, rate(task, in_order))
 
 
-def _batches(features: list[Any]) -> list[list[Any]]:
+def batches_of(features: list[Any]) -> list[list[Any]]:
+    """Batches of BATCH_SIZE, in the given order."""
     return [features[start : start + BATCH_SIZE] for start in range(0, len(features), BATCH_SIZE)]
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from app.errors import InvalidInputError
 from app.tasks.checkpoint import load_served_model
 from app.tasks.fill_mask import FillMaskOptions
-from bench.offline_maximum import BATCH_SIZE, rate
+from bench.offline_maximum import batches_of, rate
 from bench.run import DEFAULT_CHECKPOINT, SENTENCES, ensure_checkpoint, machine_description
 from bench.sentences import masked_sentences
 
@@ -51,9 +51,8 @@ def main() -> None:
                     if not isinstance(item, InvalidInputError)
                 ]
                 features = [item.features[0] for item in encoded]
-                batches = [features[i : i + BATCH_SIZE] for i in range(0, len(features), BATCH_SIZE)]
-                by_length = sorted(features, key=lambda f: len(f.input_ids))
-                sorted_batches = [by_length[i : i + BATCH_SIZE] for i in range(0, len(by_length), BATCH_SIZE)]
+                batches = batches_of(features)
+                sorted_batches = batches_of(sorted(features, key=lambda f: len(f.input_ids)))
                 row: dict[str, Any] = {
                     "precision": precision,
                     "compiled": served.compiled,

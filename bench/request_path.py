@@ -21,8 +21,6 @@ import contextlib
 import cProfile
 import os
 import pstats
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +31,7 @@ import uvicorn
 import uvloop
 
 from app.config import Settings
-from bench.http_path import SHARED
+from bench.http_path import tiny_checkpoint
 from bench.load import request_body, run_wrk_load
 from bench.sentences import masked_sentences
 from bench.server_process import free_port
@@ -82,7 +80,7 @@ def per_stage(profile: Path) -> tuple[dict[str, float], list[tuple[float, str]]]
             unclaimed[where] = unclaimed.get(where, 0.0) + seconds
 
     for (file, line, function), (_, _, own, _, callers) in stats.stats.items():  # type: ignore[attr-defined]
-        if file == "~" and callers and not any(stage_of(file, function) == stage for stage, _ in STAGES[:-1]):
+        if file == "~" and callers and stage_of(file, function) == "other":
             # A builtin (isinstance, dict.get, ...) counts where it was called from.
             for (caller_file, caller_line, caller_function), timing in callers.items():
                 add(caller_file, caller_line, caller_function, timing[2])
@@ -135,12 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     sentences = masked_sentences(500, min_words=6, max_words=16)
     with tempfile.TemporaryDirectory() as workdir:
-        tiny, profile = Path(workdir) / "tiny", Path(workdir) / "server.prof"
-        subprocess.run(
-            [sys.executable, str(SHARED / "tools" / "make_checkpoint.py"), str(tiny), "--size", "tiny"],
-            check=True,
-            capture_output=True,
-        )
+        tiny, profile = tiny_checkpoint(Path(workdir)), Path(workdir) / "server.prof"
         os.environ["HF_HUB_OFFLINE"] = "1"
         settings = Settings(
             model_id=str(tiny), compile="off", log_level="warning", host="127.0.0.1", port=free_port()
