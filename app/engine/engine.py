@@ -1,14 +1,17 @@
 """The request queue and batching loop between the routes and the model: task-blind.
 
 Requests put one work item per feature (a model row: one per input, or one per window of a long
-input) into a bounded queue. A single worker task forms batches of one task with `select_batch`,
-runs each through that task's `forward` on the inference thread, off the event loop, and resolves
-every item's future. An item that fails answers its own request with an error; it never takes
-its batch-mates down or leaves a request unanswered.
+input) into a bounded queue. The inference thread does nothing but take the next batch of one
+task (`select_batch`) the moment the last one is done, run it through that task's `forward`, and
+hand the outputs to the event loop in one callback, which resolves every item's future: no hop
+through the event loop between two batches, however busy it is with HTTP. An item that fails
+answers its own request with an error; it never takes its batch-mates down or leaves a request
+unanswered.
 """
 
 import asyncio
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -46,6 +49,12 @@ class WorkItem:
         return self.deadline is not None and now > self.deadline
 
 
+@dataclass
+class ExclusiveWork:
+    work: Callable[[], Any]
+    future: "asyncio.Future[Any]"
+
+
 class InferenceEngine:
     def __init__(
         self,
@@ -57,12 +66,15 @@ class InferenceEngine:
         self.limits = limits or BatchLimits()
         self._on_batch = on_batch
         self._on_failure = on_failure
+        # Shared by the event loop (which adds work) and the inference thread (which takes it).
+        self._ready = threading.Condition()
         self._queue: deque[WorkItem] = deque()
-        self._arrivals = asyncio.Event()
+        self._exclusive: deque[ExclusiveWork] = deque()
+        self._stopping = False
         # One thread: torch already spreads a batch over every core.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._preparer = ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="prepare")
-        self._worker: asyncio.Task[None] | None = None
         self.failure: BaseException | None = None
 
     @property
@@ -71,25 +83,28 @@ class InferenceEngine:
 
     def start(self) -> None:
         # A fresh thread per start: an app's second lifespan starts the engine its first one closed.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False
         self._preparer = ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="prepare")
-        self._worker = asyncio.create_task(self._run(), name="inference-worker")
-        self._worker.add_done_callback(self._on_worker_exit)
+        self._thread = threading.Thread(target=self._serve, name="inference", daemon=True)
+        self._thread.start()
 
     async def run(self, task: Task[Any], features: list[Feature], deadline: float | None = None) -> list[Any]:
         """`task.forward`'s output for each feature, in order, computed in batches with other requests'."""
-        if self.failure is not None or self._worker is None:
-            raise EngineStoppedError("The inference worker is not running.")
-        if len(self._queue) + len(features) > self.limits.max_queued_inputs:
-            raise QueueFullError(
-                f"The server is at capacity ({self.limits.max_queued_inputs} inputs queued); retry shortly."
-            )
         loop = asyncio.get_running_loop()
         items = [WorkItem(task, feature, loop.create_future(), deadline) for feature in features]
-        self._queue.extend(items)
-        self._arrivals.set()
-        # If this request is cancelled (client gone), gather cancels the futures and the worker
-        # drops those items before compute.
+        with self._ready:
+            if self.failure is not None or self._thread is None or self._stopping:
+                raise EngineStoppedError("The inference worker is not running.")
+            if len(self._queue) + len(items) > self.limits.max_queued_inputs:
+                limit = self.limits.max_queued_inputs
+                raise QueueFullError(f"The server is at capacity ({limit} inputs queued); retry shortly.")
+            self._queue.extend(items)
+            self._ready.notify()
+        # If this request is cancelled (client gone), its futures are cancelled with it and the
+        # inference thread drops those items before compute.
+        if len(items) == 1:
+            return [await items[0].future]
         return list(await asyncio.gather(*(item.future for item in items)))
 
     async def prepare(self, work: Callable[..., Any], *args: Any) -> Any:
@@ -102,38 +117,67 @@ class InferenceEngine:
 
     async def run_exclusive(self, work: Callable[[], Any]) -> Any:
         """`work()` on the inference thread, between batches: for changes to modules a batch runs."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        future = asyncio.get_running_loop().create_future()
+        with self._ready:
+            if self._thread is None or not self._thread.is_alive():
+                running = False
+            else:
+                running = True
+                self._exclusive.append(ExclusiveWork(work, future))
+                self._ready.notify()
+        if not running:  # no batch can run beside it
+            return await asyncio.to_thread(work)
+        return await future
 
-    async def _run(self) -> None:
-        while True:
-            if not self._queue:
-                self._arrivals.clear()
-                await self._arrivals.wait()
-                continue
-            await self._wait_for_company()
-            batch = self._take_batch()
-            if batch:
-                await self._run_batch(batch)
+    # The inference thread.
 
-    async def _wait_for_company(self) -> None:
-        """With MAX_WAIT_MS > 0, give a batch that is not full until the oldest waited that long."""
-        deadline = self._queue[0].enqueued_at + self.limits.max_wait_ms / 1000
-        while len(self._queue) < self.limits.max_batch_size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            self._arrivals.clear()
-            try:
-                await asyncio.wait_for(self._arrivals.wait(), remaining)
-            except TimeoutError:
-                return
+    def _serve(self) -> None:
+        try:
+            while (work := self._next_work()) is not None:
+                if isinstance(work, ExclusiveWork):
+                    self._run_exclusive(work)
+                else:
+                    self._run_batch(work)
+        except BaseException as exc:
+            with self._ready:
+                self.failure = exc
+                abandoned = list(self._queue)
+                self._queue.clear()
+            self._post(self._worker_died, exc, abandoned)
+
+    def _next_work(self) -> list[WorkItem] | ExclusiveWork | None:
+        """The next batch, as late as it can be chosen (the fullest it can be); None once stopping."""
+        with self._ready:
+            while True:
+                if self._stopping:
+                    return None
+                if self._exclusive:
+                    return self._exclusive.popleft()
+                if not self._queue:
+                    self._ready.wait()
+                    continue
+                company = self._time_to_wait_for_company()
+                if company > 0:
+                    self._ready.wait(company)
+                    continue
+                batch = self._take_batch()
+                if batch:
+                    return batch
+
+    def _time_to_wait_for_company(self) -> float:
+        """With MAX_WAIT_MS > 0, a batch that is not full waits until its oldest input waited that long."""
+        if self.limits.max_wait_ms <= 0 or len(self._queue) >= self.limits.max_batch_size:
+            return 0.0
+        return self._queue[0].enqueued_at + self.limits.max_wait_ms / 1000 - time.monotonic()
 
     def _take_batch(self) -> list[WorkItem]:
         now = time.monotonic()
-        for item in self._queue:
-            if item.expired(now):
-                _settle(item, DeadlineExceededError("The request's deadline passed before its inputs ran."))
-        live = [item for item in self._queue if not item.future.done()]
+        expired = [item for item in self._queue if item.expired(now) and not item.future.done()]
+        if expired:
+            error = DeadlineExceededError("The request's deadline passed before its inputs ran.")
+            self._post(_settle_all, expired, error)
+        # A cancelled request's futures are done: its items are dropped here, before compute.
+        live = [item for item in self._queue if not item.future.done() and not item.expired(now)]
         if not live:
             self._queue.clear()
             return []
@@ -149,51 +193,85 @@ class InferenceEngine:
         self._queue = deque(item for item in live if id(item) not in taken)
         return batch
 
-    async def _run_batch(self, batch: list[WorkItem]) -> None:
-        loop = asyncio.get_running_loop()
+    def _run_batch(self, batch: list[WorkItem]) -> None:
         task = batch[0].task
         started = time.perf_counter()
         try:
-            outputs = await loop.run_in_executor(
-                self._executor, task.forward, [item.feature for item in batch]
-            )
+            outputs = task.forward([item.feature for item in batch])
         except Exception as exc:
             if len(batch) == 1:
-                _settle(batch[0], exc)
+                self._post(_settle_all, batch, exc)
                 return
             logger.warning("A batch of %d failed (%r); retrying its inputs one by one", len(batch), exc)
             for item in batch:
-                await self._run_batch([item])
+                self._run_batch([item])
             return
+        self._post(self._finish_batch, task, batch, outputs, time.perf_counter() - started)
+
+    def _run_exclusive(self, exclusive: ExclusiveWork) -> None:
+        try:
+            outcome = exclusive.work()
+        except Exception as exc:
+            outcome = exc
+        self._post(_settle_future, exclusive.future, outcome)
+
+    def _post(self, callback: Callable[..., None], *args: Any) -> None:
+        """`callback(*args)` on the event loop, soon."""
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop is closed: nobody is left to answer
+            logger.debug("The event loop closed before %s", callback)
+
+    # Back on the event loop.
+
+    def _finish_batch(
+        self, task: Task[Any], batch: list[WorkItem], outputs: list[Any], seconds: float
+    ) -> None:
         if self._on_batch is not None:
             tokens = sum(len(item.feature.input_ids) for item in batch)
-            self._on_batch(task, len(batch), tokens, time.perf_counter() - started)
+            self._on_batch(task, len(batch), tokens, seconds)
         for item, output in zip(batch, outputs, strict=True):
-            _settle(item, output)
+            _settle_future(item.future, output)
 
-    def _on_worker_exit(self, worker: "asyncio.Task[None]") -> None:
-        failure = None if worker.cancelled() else worker.exception()
-        if failure is not None:
-            self.failure = failure
-            logger.error("The inference worker died: %r", failure)
-            if self._on_failure is not None:
-                self._on_failure(failure)
-        for item in self._queue:
-            _settle(item, EngineStoppedError("The inference worker stopped before this input ran."))
-        self._queue.clear()
+    def _worker_died(self, failure: BaseException, abandoned: list[WorkItem]) -> None:
+        logger.error("The inference worker died: %r", failure)
+        _settle_all(abandoned, EngineStoppedError("The inference worker stopped before this input ran."))
+        self._abandon_exclusive()
+        if self._on_failure is not None:
+            self._on_failure(failure)
+
+    def _abandon_exclusive(self) -> None:
+        with self._ready:
+            waiting = list(self._exclusive)
+            self._exclusive.clear()
+        for exclusive in waiting:
+            _settle_future(exclusive.future, EngineStoppedError("The inference worker stopped."))
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
-        self._executor.shutdown(wait=True)
+        """Stop after the batch that runs now; inputs still queued are answered that the engine stopped."""
+        with self._ready:
+            self._stopping = True
+            self._ready.notify_all()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+        with self._ready:
+            abandoned = list(self._queue)
+            self._queue.clear()
+        _settle_all(abandoned, EngineStoppedError("The inference worker stopped before this input ran."))
+        self._abandon_exclusive()
         self._preparer.shutdown(wait=False, cancel_futures=True)
 
 
-def _settle(item: WorkItem, outcome: Any) -> None:
-    if item.future.done():
+def _settle_all(items: list[WorkItem], outcome: BaseException) -> None:
+    for item in items:
+        _settle_future(item.future, outcome)
+
+
+def _settle_future(future: "asyncio.Future[Any]", outcome: Any) -> None:
+    if future.done():
         return
     if isinstance(outcome, BaseException):
-        item.future.set_exception(outcome)
+        future.set_exception(outcome)
     else:
-        item.future.set_result(outcome)
+        future.set_result(outcome)
