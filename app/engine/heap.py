@@ -1,4 +1,5 @@
-"""Giving memory freed by large requests back to the system.
+"""Giving memory freed by large requests back to the system, and keeping the garbage collector
+off the objects that live as long as the server.
 
 glibc keeps what a process frees in its arenas for later use, and every thread that allocates gets
 an arena of its own: after a burst of large requests (tokenizing 100,000-character texts makes
@@ -8,6 +9,7 @@ where the burst left it. `malloc_trim` hands the free pages back.
 
 import ctypes
 import ctypes.util
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -38,3 +40,18 @@ def then_release_free_heap(work: Callable[..., Any], *args: Any) -> Any:
         return work(*args)
     finally:
         release_free_heap()
+
+
+def freeze_long_lived() -> None:
+    """Collect, then take every object still alive out of the cyclic garbage collector's sight.
+
+    A loaded model brings ~450,000 objects (torch, transformers, the tokenizer, their modules),
+    and each full collection, a few per thousand requests, walked them all while the event loop
+    waited: 100 µs of GC per `/score` with a tiny model, and pauses that set its p99. What is
+    allocated later (requests) is collected as before. Called when a model has loaded or been
+    let go (frozen objects are never collected, so the collection comes first): a full
+    collection, for those moments, never per request.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.engine.engine import InferenceEngine
+from app.engine.heap import freeze_long_lived
 from app.errors import ModelLoadError, ModelNotReadyError, QueueFullError, UnknownModelError, exception_text
 from app.model_source import ModelSource
 from app.repository.entries import LoadedBase, ModelEntry, ModelState
@@ -193,6 +194,7 @@ class ModelRepository:
         entry.served, entry.state, entry.reason = served, ModelState.READY, ""
         for task in served.tasks.values():
             self._model_of_task.setdefault(id(task), spec.name)
+        freeze_long_lived()
         logger.info("Model %s ready in %.1f s", spec.name, time.perf_counter() - started)
 
     async def _base(self, key: str, source: ModelSource) -> LoadedBase:
@@ -234,6 +236,7 @@ class ModelRepository:
         await entry.drained.wait()
         await self._forget(entry)
         entry.state, entry.reason = ModelState.UNAVAILABLE, "unloaded"
+        freeze_long_lived()
         logger.info("Model %s unloaded", entry.spec.name)
 
     async def _forget(self, entry: ModelEntry) -> None:
