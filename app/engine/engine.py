@@ -138,6 +138,7 @@ class InferenceEngine:
                     self._run_exclusive(work)
                 else:
                     self._run_batch(work)
+                del work  # not held while waiting for the next: a model let go meanwhile is freed
         except BaseException as exc:
             with self._ready:
                 self.failure = exc

@@ -194,7 +194,7 @@ class ModelRepository:
         entry.served, entry.state, entry.reason = served, ModelState.READY, ""
         for task in served.tasks.values():
             self._model_of_task.setdefault(id(task), spec.name)
-        freeze_long_lived()
+        await self.engine.run_exclusive(freeze_long_lived)  # where no batch is held: see _unload
         logger.info("Model %s ready in %.1f s", spec.name, time.perf_counter() - started)
 
     async def _base(self, key: str, source: ModelSource) -> LoadedBase:
@@ -236,7 +236,9 @@ class ModelRepository:
         await entry.drained.wait()
         await self._forget(entry)
         entry.state, entry.reason = ModelState.UNAVAILABLE, "unloaded"
-        freeze_long_lived()
+        # On the inference thread, between batches: it holds no batch of this model that would be
+        # frozen, and so kept, for good.
+        await self.engine.run_exclusive(freeze_long_lived)
         logger.info("Model %s unloaded", entry.spec.name)
 
     async def _forget(self, entry: ModelEntry) -> None:

@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -236,3 +237,40 @@ def test_preparing_work_runs_off_the_loop_and_gives_freed_memory_back(
 
     assert run_with_engine(scenario).startswith("prepare")
     assert len(trims) == 2 and all(name.startswith("prepare") and pad == 0 for name, pad in trims)
+
+
+def test_the_next_batch_runs_while_the_event_loop_is_busy() -> None:
+    other = FakeFillMaskTask()
+
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskTask) -> None:
+        gate = await hold_first_batch(engine, model)
+        mine = asyncio.ensure_future(ask(engine, model, ["mine [MASK]"], 1))
+        theirs = asyncio.ensure_future(ask(engine, other, ["theirs [MASK]"], 1))
+        await queued(engine, 2)
+        gate.set()
+        # The loop is held (as by a burst of HTTP work): the inference thread goes from batch to batch.
+        deadline = time.monotonic() + 5
+        while len(model.batches) + len(other.batches) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (model.batches, other.batches) == ([1, 1], [1])
+        await asyncio.gather(mine, theirs)
+
+    run_with_engine(scenario)
+
+
+def test_exclusive_work_runs_on_the_inference_thread_between_batches() -> None:
+    async def scenario(engine: InferenceEngine, model: FakeFillMaskTask) -> list[str]:
+        gate = await hold_first_batch(engine, model)
+        seen: list[str] = []
+        exclusive = asyncio.ensure_future(
+            engine.run_exclusive(lambda: seen.append(f"{threading.current_thread().name} {model.batches}"))
+        )
+        await asyncio.sleep(0.05)
+        assert seen == []  # not beside the batch that runs
+        gate.set()
+        await exclusive
+        with pytest.raises(ValueError, match="no"):
+            await engine.run_exclusive(lambda: int("no"))
+        return seen
+
+    assert run_with_engine(scenario) == ["inference [1]"]

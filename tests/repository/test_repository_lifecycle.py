@@ -3,8 +3,10 @@ and unloading at run time (in-flight requests answered), a failed model that tak
 the budget of loaded models, and the repository routes behind the API key."""
 
 import asyncio
+import gc
 import json
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -251,3 +253,25 @@ async def test_a_load_asked_during_an_unload_waits_for_it_then_loads_afresh() ->
         after = await client.post("/models/b", json=BODY)
     assert statuses == [200, 200, 200] and after.status_code == 200
     assert loads.count("fake-b") == 2
+
+
+async def test_a_loaded_model_is_out_of_the_collectors_sight_and_an_unloaded_one_is_collected() -> None:
+    held: list[weakref.ref[FakeFillMaskTask]] = []
+
+    def load(source: ModelSource) -> ServedModel:
+        fake = FakeFillMaskTask()
+        fake.itself = fake  # type: ignore[attr-defined]  # a cycle: only the collector frees it
+        held.append(weakref.ref(fake))
+        return served(fake)
+
+    settings = Settings(models=["a=fake-a", "b=fake-b"], model_control="explicit", api_key="secret")
+    app = create_app(settings, load_model=load, on_fatal=lambda: None)
+    try:
+        async with running(app) as client:
+            assert (await client.post("/models/b", json=BODY)).status_code == 200
+            assert gc.get_freeze_count() > 0
+            assert (await client.post("/v2/repository/models/b/unload")).status_code == 200
+            assert held[1]() is None  # frozen once loaded, yet collected when let go
+            assert held[0]() is not None and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
