@@ -65,8 +65,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check app tests bench deploy
 	$(BIN)/mypy app
 
-bench: $(STAMP)  ## baseline vs our server in fp32, bf16, int8 and a classifier (see docs/performance.md)
-	$(BIN)/python -m bench.run $(BENCH_ARGS)
+bench: $(STAMP)  ## baseline vs our server in fp32, bf16, int8 and a classifier, long and short loads; embeddings (docs/performance.md)
+	$(BIN)/python -m bench.run --sentences long $(BENCH_ARGS)
+	$(BIN)/python -m bench.run --sentences short --out bench/results/short $(BENCH_ARGS)
+	$(BIN)/python -m bench.embeddings $(EMBEDDINGS_ARGS)
 
 # The images (Dockerfile): IMAGE serves, IMAGE:train adds the train extra. Where this machine has a
 # local torch wheel (and no torch index can be reached), it goes into the build context's .wheels/.
