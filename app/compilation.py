@@ -26,7 +26,14 @@ from typing import Literal
 import torch
 from transformers import PreTrainedModel
 
-from app.compiled_package import KEY_FILE, PackageKey, encoder_of, load_package, write_package
+from app.compiled_package import (
+    KEY_FILE,
+    PackageKey,
+    encoder_of,
+    load_package,
+    own_weights,
+    write_package,
+)
 from app.errors import ModelLoadError
 from app.runtime import Precision, best_time, probe_batch
 from app.tasks.packing import packed
@@ -131,19 +138,22 @@ def prepare_encoder(
         explicit = False
     else:
         explicit = package is not None
-    key = None
+    key, compiled = None, False
     if package is not None:
         key = PackageKey.of(encoder_of(model)[1], precision, untrained)
         try:
             load_package(model, key, package)
-            return True
+            compiled = True
         except ModelLoadError as exc:
             if explicit:
                 raise
             logger.warning("Not using the compiled package in the model folder: %s", exc.message)
-    return apply_compile(
+    compiled = compiled or apply_compile(
         model, choice, precision, device, untrained, key=key, cache_dir=cache_dir, speedup=speedup
     )
+    if compiled:
+        own_weights(model)  # the eager encoder is gone; what remains must not keep its pages
+    return compiled
 
 
 def apply_compile(

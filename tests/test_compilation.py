@@ -4,9 +4,11 @@ seconds even on a tiny BERT, so only a few tests here compile."""
 
 import json
 import logging
+import re
 import shutil
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -113,6 +115,49 @@ def test_a_compiled_bare_encoder_embeds_as_eager_does(tiny_bert_dir: Path, tmp_p
         expected = predict_all(eager.tasks["feature-extraction"], texts, EmbeddingOptions(), 4096, batch_size)
         for answer, exact in zip(answers, expected, strict=True):
             assert answer.vector == pytest.approx(exact.vector, abs=1e-4)
+
+
+@dataclass(frozen=True)
+class _Mapping:
+    start: int
+    end: int
+    path: str
+    resident_kb: int
+
+
+def _file_mappings() -> list[_Mapping]:
+    """This process's mappings of files, from /proc/self/smaps."""
+    mappings: list[_Mapping] = []
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if re.fullmatch(r"[0-9a-f]+-[0-9a-f]+", fields[0]):
+            start, end = (int(address, 16) for address in fields[0].split("-"))
+            mappings.append(_Mapping(start, end, fields[5] if len(fields) > 5 else "", 0))
+        elif fields[0] == "Rss:" and mappings:
+            mappings[-1] = replace(mappings[-1], resident_kb=int(fields[1]))
+    return [mapping for mapping in mappings if mapping.path.startswith("/")]
+
+
+@needs_cpp_compiler
+@pytest.mark.skipif(not Path("/proc/self/smaps").is_file(), reason="reads the mappings Linux lists")
+def test_a_compiled_model_holds_one_copy_of_its_weights(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    """Once the package stands in for the eager encoder, nothing keeps the checkpoint file mapped
+    (the MLM head's decoder, tied to the word embeddings, did, and with it every eager weight), and
+    the weights embedded in the package's library, copied into the runner as it loads, are not
+    resident a second time."""
+    libraries = {mapping.path for mapping in _file_mappings()}
+    served = load_served_model(str(tiny_bert_dir), device="cpu", compile="on", compile_cache=tmp_path)
+    assert served.compiled and served.network is not None
+    mappings = _file_mappings()
+    checkpoint = [mapping for mapping in mappings if mapping.path.startswith(str(tiny_bert_dir))]
+    for name, tensor in (*served.network.named_parameters(), *served.network.named_buffers()):
+        address = tensor.untyped_storage().data_ptr()
+        assert not any(m.start <= address < m.end for m in checkpoint), f"{name} views the checkpoint file"
+    package = [m for m in mappings if m.path not in libraries and m.path.endswith(".wrapper.so")]
+    assert package, "the package's library (AOTInductor's <hash>.wrapper.so) is mapped"
+    library_kb = Path(package[0].path).stat().st_size // 1024
+    resident_kb = sum(mapping.resident_kb for mapping in package)
+    assert resident_kb < library_kb // 3, f"{resident_kb} kB of the {library_kb} kB library resident"
 
 
 def _package_sources(package: Path) -> str:

@@ -49,9 +49,10 @@ def freeze_long_lived() -> None:
     and each full collection, a few per thousand requests, walked them all while the event loop
     waited: 100 µs of GC per `/score` with a tiny model, and pauses that set its p99. What is
     allocated later (requests) is collected as before. Called when a model has loaded or been
-    let go (frozen objects are never collected, so the collection comes first): a full
-    collection, for those moments, never per request.
+    let go (frozen objects are never collected, so the collection comes first), which then
+    gives the freed heap back: a full collection, for those moments, never per request.
     """
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    release_free_heap()  # what the collection freed, and a model let go
