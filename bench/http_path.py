@@ -3,8 +3,9 @@ layers, hidden 32, the real cased vocabulary) served by `python -m app serve`, l
 one short sentence per `/score` request, then `GET /health/live` for the floor of routing and
 middleware alone. It prints requests/s and the server process's CPU per request (user + system,
 every thread: event loop, inference thread, torch's threads), read from /proc.
+The server runs as it does by default, the access log on (written to /dev/null).
 
-    python -m bench.http_path [--seconds 10] [--concurrency 32] [--torch-threads 1]
+    python -m bench.http_path [--seconds 10] [--concurrency 32] [--torch-threads 1] [--log-level info]
 
 Needs wrk (`apt-get install wrk`) and ../shared beside the checkout.
 """
@@ -60,12 +61,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--torch-threads", type=int, help="TORCH_THREADS for the server (default: all CPUs)")
+    parser.add_argument(
+        "--log-level", default="info", help="the server's LOG_LEVEL (info, as by default: the access log on)"
+    )
     args = parser.parse_args()
     sentences = masked_sentences(500, min_words=6, max_words=16)
     with tempfile.TemporaryDirectory() as workdir:
         tiny = tiny_checkpoint(Path(workdir))
         port = free_port()
-        env = {"COMPILE": "off"} | ({"TORCH_THREADS": str(args.torch_threads)} if args.torch_threads else {})
+        env = {"COMPILE": "off", "LOG_LEVEL": args.log_level}
+        if args.torch_threads:
+            env["TORCH_THREADS"] = str(args.torch_threads)
         server = start_our_server(tiny, port, **env)
         base_url = f"http://127.0.0.1:{port}"
         try:
@@ -84,6 +90,7 @@ def main() -> None:
     result = {
         "concurrency": args.concurrency,
         "torch_threads": args.torch_threads,
+        "log_level": args.log_level,
         "score_requests_per_s": score.sentences_per_s,
         "score_errors": score.errors,
         "score_p50_ms": score.p50_ms,

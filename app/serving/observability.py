@@ -62,18 +62,19 @@ class RequestContextMiddleware:
             log_fields = scope["state"].get("log_fields", {})
             if "model" in log_fields:  # set by the data plane: an inference request
                 self.metrics.observe_model_request(log_fields["model"], status, seconds)
-            record = {
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "event": "request",
-                "request_id": request_id,
-                "client_request_id": client_request_id,
-                "method": scope["method"],
-                "route": route,
-                "status": status,
-                "latency_ms": round(seconds * 1000, 2),
-            }
-            record.update(log_fields)
-            access_logger.info(json.dumps(record))
+            if access_logger.isEnabledFor(logging.INFO):  # LOG_LEVEL=warning: no line to build
+                record = {
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "event": "request",
+                    "request_id": request_id,
+                    "client_request_id": client_request_id,
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status,
+                    "latency_ms": round(seconds * 1000, 2),
+                }
+                record.update(log_fields)
+                access_logger.info(json.dumps(record))
 
 
 def _safe(value: str | None) -> str | None:
