@@ -117,16 +117,12 @@ class InferenceEngine:
 
     async def run_exclusive(self, work: Callable[[], Any]) -> Any:
         """`work()` on the inference thread, between batches: for changes to modules a batch runs."""
+        if self._thread is None or not self._thread.is_alive():  # no batch can run beside it
+            return await asyncio.to_thread(work)
         future = asyncio.get_running_loop().create_future()
         with self._ready:
-            if self._thread is None or not self._thread.is_alive():
-                running = False
-            else:
-                running = True
-                self._exclusive.append(ExclusiveWork(work, future))
-                self._ready.notify()
-        if not running:  # no batch can run beside it
-            return await asyncio.to_thread(work)
+            self._exclusive.append(ExclusiveWork(work, future))
+            self._ready.notify()
         return await future
 
     # The inference thread.
@@ -173,12 +169,14 @@ class InferenceEngine:
 
     def _take_batch(self) -> list[WorkItem]:
         now = time.monotonic()
-        expired = [item for item in self._queue if item.expired(now) and not item.future.done()]
+        live: list[WorkItem] = []
+        expired: list[WorkItem] = []
+        for item in self._queue:
+            if not item.future.done():  # a cancelled request's items are dropped here, before compute
+                (expired if item.expired(now) else live).append(item)
         if expired:
             error = DeadlineExceededError("The request's deadline passed before its inputs ran.")
             self._post(_settle_all, expired, error)
-        # A cancelled request's futures are done: its items are dropped here, before compute.
-        live = [item for item in self._queue if not item.future.done() and not item.expired(now)]
         if not live:
             self._queue.clear()
             return []

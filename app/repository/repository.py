@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.engine.engine import InferenceEngine
-from app.engine.heap import freeze_long_lived, then_release_free_heap
+from app.engine.heap import freeze_long_lived
 from app.errors import ModelLoadError, ModelNotReadyError, QueueFullError, UnknownModelError, exception_text
 from app.model_source import ModelSource
 from app.repository.entries import LoadedBase, ModelEntry, ModelState
@@ -206,12 +206,10 @@ class ModelRepository:
                 for entry in self.entries.values()
             )
             loader = self._load_model
-            # Loading frees what it replaced (a compiled model's eager encoder): give the heap back.
+            # What loading freed (a compiled model's eager encoder) goes back by freeze_long_lived,
+            # once the model is ready.
             self._base_loads[key] = asyncio.create_task(
-                asyncio.to_thread(
-                    then_release_free_heap,
-                    lambda: LoadedBase(loader(source, True) if shareable else loader(source)),
-                )
+                asyncio.to_thread(lambda: LoadedBase(loader(source, True) if shareable else loader(source)))
             )
         try:
             base = await asyncio.shield(self._base_loads[key])
