@@ -2,10 +2,12 @@
 layers, hidden 32, the real cased vocabulary) served by `python -m app serve`, loaded by wrk with
 one short sentence per `/score` request, then `GET /health/live` for the floor of routing and
 middleware alone. It prints requests/s and the server process's CPU per request (user + system,
-every thread: event loop, inference thread, torch's threads), read from /proc.
+every thread: event loop, inference thread, torch's threads) and the event loop's thread's alone,
+read from /proc.
 The server runs as it does by default, the access log on (written to /dev/null).
 
     python -m bench.http_path [--seconds 10] [--concurrency 32] [--torch-threads 1] [--log-level info]
+        [--compile on]
 
 Needs wrk (`apt-get install wrk`) and ../shared beside the checkout.
 """
@@ -31,6 +33,11 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def process_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def thread_cpu_seconds(pid: int, tid: int) -> float:
+    fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def wrk_get(url: str, concurrency: int, seconds: int) -> int:
@@ -64,23 +71,30 @@ def main() -> None:
     parser.add_argument(
         "--log-level", default="info", help="the server's LOG_LEVEL (info, as by default: the access log on)"
     )
+    parser.add_argument(
+        "--compile",
+        default="off",
+        help="the server's COMPILE (off by default: the tiny model's eager Python shows)",
+    )
     args = parser.parse_args()
     sentences = masked_sentences(500, min_words=6, max_words=16)
     with tempfile.TemporaryDirectory() as workdir:
         tiny = tiny_checkpoint(Path(workdir))
         port = free_port()
-        env = {"COMPILE": "off", "LOG_LEVEL": args.log_level}
+        env = {"COMPILE": args.compile, "LOG_LEVEL": args.log_level}
         if args.torch_threads:
             env["TORCH_THREADS"] = str(args.torch_threads)
         server = start_our_server(tiny, port, **env)
         base_url = f"http://127.0.0.1:{port}"
         try:
-            wait_until_ready(base_url, server, timeout_s=120)
+            wait_until_ready(base_url, server, timeout_s=600)
             httpx.post(f"{base_url}/score", json=request_body(sentences[0]), timeout=10).raise_for_status()
             run_wrk_load(base_url, sentences, args.concurrency, 3)  # warm-up
             before = process_cpu_seconds(server.pid)
+            loop_before = thread_cpu_seconds(server.pid, server.pid)
             score = run_wrk_load(base_url, sentences, args.concurrency, args.seconds)
             score_cpu = process_cpu_seconds(server.pid) - before
+            loop_cpu = thread_cpu_seconds(server.pid, server.pid) - loop_before
             before = process_cpu_seconds(server.pid)
             live_requests = wrk_get(f"{base_url}/health/live", args.concurrency, args.seconds)
             live_cpu = process_cpu_seconds(server.pid) - before
@@ -91,11 +105,13 @@ def main() -> None:
         "concurrency": args.concurrency,
         "torch_threads": args.torch_threads,
         "log_level": args.log_level,
+        "compile": args.compile,
         "score_requests_per_s": score.sentences_per_s,
         "score_errors": score.errors,
         "score_p50_ms": score.p50_ms,
         "score_p99_ms": score.p99_ms,
         "score_cpu_us_per_request": round(score_cpu / max(score.requests, 1) * 1e6),
+        "score_event_loop_cpu_us_per_request": round(loop_cpu / max(score.requests, 1) * 1e6),
         "live_requests_per_s": round(live_requests / args.seconds),
         "live_cpu_us_per_request": round(live_cpu / max(live_requests, 1) * 1e6),
     }
