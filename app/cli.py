@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="A folder made by python -m app compile (env COMPILED_PACKAGE).",
     )
     serve.add_argument(
+        "--workers",
+        type=int,
+        help="Front-end processes around one engine process (env WORKERS, default 1: one process).",
+    )
+    serve.add_argument(
         "--compile",
         choices=["auto", "on", "off"],
         help="Compile the encoder: auto (where it is faster here, default), on, off (env COMPILE).",
@@ -194,6 +199,7 @@ SETTINGS_FLAGS = (
     "model_name",
     "task",
     "host",
+    "workers",
     "port",
     "precision",
     "device",
@@ -235,6 +241,10 @@ ONEDNN_CACHE_DEFAULT = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16"}
 
 
 def serve(settings: Settings) -> int:
+    if settings.workers > 1:
+        from app.workers.supervisor import serve_with_workers
+
+        return serve_with_workers(settings)
     from app.serving.app import create_app  # imported here so `--help` stays fast
     from app.serving.connections import server_config
 

@@ -113,6 +113,13 @@ class Settings(BaseSettings):
         "or weights. Unset: a local model's own compiled/<precision>/ folder is used when it matches.",
     )
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: cuda when present.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Front-end processes (HTTP, validation, tokenizing, JSON, logs) around one engine "
+        "process that holds the models and their batches; 1: one process does it all.",
+    )
     torch_threads: int | None = Field(
         default=None, ge=1, description="torch intra-op threads. Unset: the CPUs this process may use."
     )

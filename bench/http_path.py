@@ -40,6 +40,23 @@ def thread_cpu_seconds(pid: int, tid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def server_processes(pid: int) -> dict[int, str]:
+    """The server's process and its children (WORKERS=N: the engine and the front-ends), by name."""
+    found = {pid: Path(f"/proc/{pid}/comm").read_text().strip()}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found |= server_processes(int(child))
+    return found
+
+
+def cpu_by_name(pid: int) -> dict[str, float]:
+    """CPU seconds of the server's processes, summed per process name."""
+    totals: dict[str, float] = {}
+    for process, name in server_processes(pid).items():
+        totals[name] = totals.get(name, 0.0) + process_cpu_seconds(process)
+    return totals
+
+
 def wrk_get(url: str, concurrency: int, seconds: int) -> int:
     """Requests wrk completed against a GET url."""
     completed = subprocess.run(
@@ -72,6 +89,9 @@ def main() -> None:
         "--log-level", default="info", help="the server's LOG_LEVEL (info, as by default: the access log on)"
     )
     parser.add_argument(
+        "--workers", type=int, default=1, help="the server's WORKERS: front-end processes around the engine"
+    )
+    parser.add_argument(
         "--compile",
         default="off",
         help="the server's COMPILE (off by default: the tiny model's eager Python shows)",
@@ -81,7 +101,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         tiny = tiny_checkpoint(Path(workdir))
         port = free_port()
-        env = {"COMPILE": args.compile, "LOG_LEVEL": args.log_level}
+        env = {"WORKERS": str(args.workers), "COMPILE": args.compile, "LOG_LEVEL": args.log_level}
         if args.torch_threads:
             env["TORCH_THREADS"] = str(args.torch_threads)
         server = start_our_server(tiny, port, **env)
@@ -90,14 +110,16 @@ def main() -> None:
             wait_until_ready(base_url, server, timeout_s=600)
             httpx.post(f"{base_url}/score", json=request_body(sentences[0]), timeout=10).raise_for_status()
             run_wrk_load(base_url, sentences, args.concurrency, 3)  # warm-up
-            before = process_cpu_seconds(server.pid)
+            before = cpu_by_name(server.pid)
             loop_before = thread_cpu_seconds(server.pid, server.pid)
             score = run_wrk_load(base_url, sentences, args.concurrency, args.seconds)
-            score_cpu = process_cpu_seconds(server.pid) - before
+            after = cpu_by_name(server.pid)
+            score_cpu = sum(after.values()) - sum(before.values())
             loop_cpu = thread_cpu_seconds(server.pid, server.pid) - loop_before
-            before = process_cpu_seconds(server.pid)
+            per_process = {name: after[name] - before.get(name, 0.0) for name in after}
+            before_live = sum(cpu_by_name(server.pid).values())
             live_requests = wrk_get(f"{base_url}/health/live", args.concurrency, args.seconds)
-            live_cpu = process_cpu_seconds(server.pid) - before
+            live_cpu = sum(cpu_by_name(server.pid).values()) - before_live
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -106,12 +128,18 @@ def main() -> None:
         "torch_threads": args.torch_threads,
         "log_level": args.log_level,
         "compile": args.compile,
+        "workers": args.workers,
         "score_requests_per_s": score.sentences_per_s,
         "score_errors": score.errors,
         "score_p50_ms": score.p50_ms,
         "score_p99_ms": score.p99_ms,
         "score_cpu_us_per_request": round(score_cpu / max(score.requests, 1) * 1e6),
-        "score_event_loop_cpu_us_per_request": round(loop_cpu / max(score.requests, 1) * 1e6),
+        "score_event_loop_cpu_us_per_request": round(loop_cpu / max(score.requests, 1) * 1e6)
+        if args.workers == 1
+        else None,
+        "score_cpu_us_per_request_by_process": {
+            name: round(seconds / max(score.requests, 1) * 1e6) for name, seconds in per_process.items()
+        },
         "live_requests_per_s": round(live_requests / args.seconds),
         "live_cpu_us_per_request": round(live_cpu / max(live_requests, 1) * 1e6),
     }

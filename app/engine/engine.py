@@ -85,7 +85,7 @@ class InferenceEngine:
         # A fresh thread per start: an app's second lifespan starts the engine its first one closed.
         self._loop = asyncio.get_running_loop()
         self._stopping = False
-        self._preparer = ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="prepare")
+        self.start_preparing()
         self._thread = threading.Thread(target=self._serve, name="inference", daemon=True)
         self._thread.start()
 
@@ -259,6 +259,12 @@ class InferenceEngine:
             self._queue.clear()
         _settle_all(abandoned, EngineStoppedError("The inference worker stopped before this input ran."))
         self._abandon_exclusive()
+        self.stop_preparing()
+
+    def start_preparing(self) -> None:
+        self._preparer = ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="prepare")
+
+    def stop_preparing(self) -> None:
         self._preparer.shutdown(wait=False, cancel_futures=True)
 
 

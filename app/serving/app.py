@@ -5,7 +5,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from fastapi import FastAPI
@@ -27,13 +27,15 @@ from app.serving.huggingface.routes import router as huggingface_router
 from app.serving.inference_lane import InferenceLane
 from app.serving.kserve_v1.routes import router as kserve_v1_router
 from app.serving.lifespan import ServingState, batch_limits_for, load_models, model_loader_for, warm_up
-from app.serving.metrics import ServiceMetrics
+from app.serving.metrics import GAUGE_REFRESH_S, ServiceMetrics
 from app.serving.observability import RequestContextMiddleware
 from app.serving.open_inference.repository_routes import router as repository_router
 from app.serving.open_inference.routes import router as open_inference_router
 from app.serving.openai.routes import router as openai_router
 from app.serving.playground_routes import router as playground_router
 from app.serving.tei.routes import router as tei_router
+from app.workers.engine_client import EngineClient, RemoteEngine
+from app.workers.mirror import MirrorRepository
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +50,12 @@ def create_app(
     *,
     load_model: ModelLoader | None = None,
     on_fatal: Callable[[], None] = stop_this_process,
+    engine_address: str | None = None,
 ) -> FastAPI:
     """`on_fatal` is called when the model cannot load or the inference worker dies: the
-    process must then stop (and exit non-zero), never hang half-alive."""
+    process must then stop (and exit non-zero), never hang half-alive. `engine_address`: this app
+    is a front-end (WORKERS=N, `app.workers`); its models and their batches live in the engine
+    process there."""
     settings = settings or get_settings()
     metrics = ServiceMetrics()
     admission = AdmissionControl(
@@ -61,27 +66,36 @@ def create_app(
         logger.error("%s", reason)
         on_fatal()
 
-    engine = InferenceEngine(
-        batch_limits_for(settings),
-        on_batch=lambda task, *batch: metrics.observe_batch(model_of(task), *batch),
-        on_failure=lambda exc: fail(f"The inference worker died: {exc!r}"),
-    )
-    state = ServingState(repository=None, engine=engine)
-
     def model_of(task: Any) -> str:
         return state.repository.name_of(task) if state.repository is not None else "?"
 
-    try:
-        state.repository = ModelRepository(
-            model_specs(settings),
-            engine,
-            load_model or model_loader_for(settings),
-            warm_up,
-            default_model=settings.default_model,
-            max_loaded_models=settings.max_loaded_models,
-            max_requests_per_model=settings.max_requests_per_model,
-            folder=settings.model_repository,
+    engine: InferenceEngine
+    if engine_address is None:
+        engine = InferenceEngine(
+            batch_limits_for(settings),
+            on_batch=lambda task, *batch: metrics.observe_batch(model_of(task), *batch),
+            on_failure=lambda exc: fail(f"The inference worker died: {exc!r}"),
         )
+    else:
+        engine = RemoteEngine(EngineClient(engine_address), batch_limits_for(settings), model_of)
+    state = ServingState(repository=None, engine=engine)
+    repository_options: dict[str, Any] = {
+        "default_model": settings.default_model,
+        "max_loaded_models": settings.max_loaded_models,
+        "max_requests_per_model": settings.max_requests_per_model,
+        "folder": settings.model_repository,
+    }
+    try:
+        if isinstance(engine, RemoteEngine):
+            state.repository = MirrorRepository(model_specs(settings), engine, **repository_options)
+        else:
+            state.repository = ModelRepository(
+                model_specs(settings),
+                engine,
+                load_model or model_loader_for(settings),
+                warm_up,
+                **repository_options,
+            )
     except ModelLoadError as exc:  # the list of models itself is wrong: nothing to serve
         state.load_error = exc.message
 
@@ -101,9 +115,20 @@ def create_app(
             return
         loading = asyncio.create_task(load_models(state))
         loading.add_done_callback(finish_loading)
+        background = [asyncio.create_task(coroutine) for coroutine in background_work()]
         yield
         loading.cancel()
+        for work in background:
+            work.cancel()
         await engine.close()
+
+    def background_work() -> list[Coroutine[Any, Any, None]]:
+        work = []
+        if metrics.multiprocess:
+            work.append(refresh_gauges(metrics))
+        if isinstance(state.repository, MirrorRepository):
+            work.append(state.repository.keep_in_sync())
+        return work
 
     app = FastAPI(
         title="BERT inference server",
@@ -150,6 +175,12 @@ def create_app(
         routes=app.routes,
     )
     return app
+
+
+async def refresh_gauges(metrics: ServiceMetrics) -> None:
+    while True:
+        metrics.refresh()
+        await asyncio.sleep(GAUGE_REFRESH_S)
 
 
 def _openapi_with_request_schema(app: FastAPI) -> dict[str, Any]:

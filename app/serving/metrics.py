@@ -1,5 +1,11 @@
-"""Prometheus metrics of one app instance, in a registry of its own (tests build many apps)."""
+"""Prometheus metrics of one app instance, in a registry of its own (tests build many apps).
 
+With WORKERS=N every process of the server (the engine and each front-end) writes its series to
+files in PROMETHEUS_MULTIPROC_DIR, set by the supervisor before any of them starts, and `/metrics`
+on any front-end sums them (prometheus-client's multiprocess mode). The gauges are then set every
+GAUGE_REFRESH_S by each process (`refresh`), since a callback can only be read in its own process."""
+
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +18,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from app.compilation import COMPILATIONS
@@ -19,6 +26,8 @@ from app.compilation import COMPILATIONS
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 BATCH_TOKEN_BUCKETS = (16, 64, 256, 512, 1024, 2048, 4096, 8192, 16384)
+GAUGE_REFRESH_S = 1.0
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class CompilationsCollector(Collector):
@@ -38,6 +47,9 @@ class ServiceMetrics:
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self) -> None:
+        self.multiprocess = MULTIPROCESS_DIR in os.environ
+        self._tracked: list[tuple[Gauge, Callable[[], float]]] = []
+        self._compilations_counted = 0
         self.registry = CollectorRegistry()
         self._request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._model_series: dict[tuple[str, int], tuple[Any, Any]] = {}
@@ -65,12 +77,16 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.queue_depth = Gauge(
-            "bert_serving_queue_inputs", "Inputs waiting for the model.", registry=self.registry
+            "bert_serving_queue_inputs",
+            "Inputs waiting for the model.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.in_flight = Gauge(
             "bert_serving_requests_in_flight",
             "Inference requests admitted and not yet answered.",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.refused_connections = Counter(
             "bert_serving_connections_refused",
@@ -83,6 +99,7 @@ class ServiceMetrics:
             "bert_serving_request_bodies_receiving",
             "POST bodies still arriving (they hold no admission slot; at most MAX_PENDING_BODIES).",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.model_requests = Counter(
             "bert_serving_model_requests",
@@ -119,12 +136,25 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.models_loaded = Gauge(
-            "bert_serving_models_loaded", "Models loaded and ready to serve.", registry=self.registry
+            "bert_serving_models_loaded",
+            "Models loaded and ready to serve.",
+            registry=self.registry,
+            multiprocess_mode="livemax",
         )
         self.model_load_seconds = Gauge(
-            "bert_serving_model_load_seconds", "Time to load and warm up the model.", registry=self.registry
+            "bert_serving_model_load_seconds",
+            "Time to load and warm up the model.",
+            registry=self.registry,
+            multiprocess_mode="max",
         )
-        self.registry.register(CompilationsCollector())
+        if self.multiprocess:  # the engine process's count, written to its file like the rest
+            self.compilations = Counter(
+                "bert_serving_model_compilations",
+                "Encoders this process compiled (not loaded from a package); never rises with traffic.",
+                registry=self.registry,
+            )
+        else:
+            self.registry.register(CompilationsCollector())
 
     # `labels()` checks and joins its arguments under a lock on every call, a fifth of what metrics
     # cost per request; each label set's series are looked up once here, then reused.
@@ -164,13 +194,32 @@ class ServiceMetrics:
         models_loaded: Callable[[], float] = lambda: 0,
         bodies_receiving: Callable[[], float] = lambda: 0,
     ) -> None:
-        self.queue_depth.set_function(queue_depth)
-        self.in_flight.set_function(in_flight)
-        self.bodies_receiving.set_function(bodies_receiving)
-        self.models_loaded.set_function(models_loaded)
+        tracked = [
+            (self.queue_depth, queue_depth),
+            (self.in_flight, in_flight),
+            (self.bodies_receiving, bodies_receiving),
+            (self.models_loaded, models_loaded),
+        ]
+        if self.multiprocess:
+            self._tracked = tracked
+        else:  # read when scraped
+            for gauge, read in tracked:
+                gauge.set_function(read)
+
+    def refresh(self) -> None:
+        """This process's gauges (and compilations), into its files: multiprocess mode only."""
+        for gauge, read in self._tracked:
+            gauge.set(read())
+        if self.multiprocess and COMPILATIONS.count > self._compilations_counted:
+            self.compilations.inc(COMPILATIONS.count - self._compilations_counted)
+            self._compilations_counted = COMPILATIONS.count
 
     def count_refused_connection(self, reason: str) -> None:
         self.refused_connections.labels(reason).inc()
 
     def render(self) -> bytes:
+        if self.multiprocess:  # every process's files, summed
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return generate_latest(registry)
         return generate_latest(self.registry)

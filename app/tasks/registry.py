@@ -57,6 +57,10 @@ class BareEncoder(torch.nn.Module):
         return getattr(self, self.base_model_prefix)(**inputs)
 
     @classmethod
+    def from_config(cls, config: Any) -> "BareEncoder":
+        return cls(AutoModel.from_config(config, add_pooling_layer=False))
+
+    @classmethod
     def from_pretrained(cls, *args: Any, **kwargs: Any) -> Any:
         """As AutoModel's (with `output_loading_info`, the pair), the encoder wrapped."""
         loaded = AutoModel.from_pretrained(*args, add_pooling_layer=False, **kwargs)
