@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from app import __version__
 from app.config import Settings, get_settings
 from app.engine.engine import InferenceEngine
-from app.errors import ModelLoadError, register_exception_handlers
+from app.errors import ModelLoadError, exception_text, register_exception_handlers
 from app.repository.repository import ModelLoader, ModelRepository
 from app.repository.specs import model_specs
 from app.serving.admission import AdmissionControl, AdmissionMiddleware
@@ -101,6 +101,10 @@ def create_app(
 
     def finish_loading(loading: "asyncio.Task[float]") -> None:
         if loading.cancelled():
+            return
+        failure = loading.exception()
+        if failure is not None:  # a front-end whose engine process has gone
+            fail(f"Loading stopped: {exception_text(failure)}")
             return
         if state.load_error is not None:  # each model's reason is logged already, as it failed
             fail("No model could be loaded; the server stops.")

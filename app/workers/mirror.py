@@ -9,7 +9,7 @@ import asyncio
 import logging
 from typing import Any
 
-from app.errors import ModelLoadError
+from app.errors import ModelLoadError, exception_text
 from app.repository.entries import ModelEntry, ModelState
 from app.repository.repository import ModelRepository
 from app.repository.specs import ModelSpec
@@ -43,7 +43,7 @@ class MirrorRepository(ModelRepository):
 
     async def keep_in_sync(self) -> None:
         """Follow the engine's models: loads, unloads and evictions any front-end caused."""
-        while True:
+        while self.client.failure is None:  # once the engine has gone, its supervisor stops all
             await asyncio.sleep(SYNC_INTERVAL_S)
             try:
                 states: dict[str, tuple[str, str, int]] = await self.client.call("states")
@@ -57,8 +57,9 @@ class MirrorRepository(ModelRepository):
                         self._apply(entry, (state, reason, None))
                     elif entry.state is not ModelState.READY or self._versions.get(name) != version:
                         self._apply(entry, await self.client.call("sync", name))
-            except Exception:  # the next round tries again; the supervisor watches the engine itself
-                logger.exception("Could not follow the engine's models")
+            except Exception as exc:  # the next round tries again; the supervisor watches the engine
+                if self.client.failure is None:
+                    logger.warning("Could not follow the engine's models: %s", exception_text(exc))
 
     async def _load(self, entry: ModelEntry) -> None:
         entry.state = ModelState.LOADING

@@ -42,6 +42,7 @@ async def _serve_engine(settings: Settings, address: str) -> int:
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     app = create_app(settings, on_fatal=fatal)
     async with app.router.lifespan_context(app):
+        name_this_process("bert-engine")  # here: set earlier, the loading's start-up renamed it
         server = asyncio.create_task(EngineServer(app.state.serving, address).serve())
         await stopping.wait()
         server.cancel()

@@ -49,7 +49,8 @@ class Supervisor:
         os.environ[MULTIPROCESS_DIR] = str(metrics_folder)
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
             signal.signal(stop_signal, self._stop)
-        config = uvicorn.Config(app=None, host=self.settings.host, port=self.settings.port)
+        config = uvicorn.Config(app="app.workers:unused", host=self.settings.host, port=self.settings.port)
+        # The app is never loaded here (the front-ends load theirs): the config only binds.
         self._socket = config.bind_socket()  # a port in use fails here, before any model loads
         try:
             self.engine = self._start(run_engine, "engine", self.settings, self.address)
