@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -222,18 +223,28 @@ def test_a_front_end_that_dies_is_replaced(two_front_ends: tuple[str, Any]) -> N
             assert client.post(f"{base_url}/score", json=REQUESTS[0][1], headers=AUTH).status_code == 200
 
 
-def test_sigterm_drains_and_exits_cleanly(tiny_task_dir: Callable[[str], Path]) -> None:
+@contextmanager
+def one_model_server(tiny_task_dir: Callable[[str], Path]) -> Iterator[tuple[str, "subprocess.Popen[str]"]]:
+    """A server of its own, for a test that stops it."""
     port = free_port()
     server = start_server([f"mlm={tiny_task_dir('pretraining')}"], 2, port)
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(base_url, server, timeout_s=180)
+        yield base_url, server
+    finally:
+        server.kill()
+
+
+def test_sigterm_drains_and_exits_cleanly(tiny_task_dir: Callable[[str], Path]) -> None:
+    with one_model_server(tiny_task_dir) as (base_url, server):
         children = processes_of(server.pid)
-        long_text = " ".join(["The city of Paris is the capital of France."] * 10) + " It is [MASK]."
-        body = {"input_data": {"input_string": [long_text] * 200}}  # a second or so of work
+        long_text = " ".join(["The city of Paris is the capital of France."] * 40) + " It is [MASK]."
+        body = {"input_data": {"input_string": [long_text] * 256}}  # seconds of work, even for a tiny model
         with ThreadPoolExecutor(1) as pool:
             in_flight = pool.submit(httpx.post, f"{base_url}/score", json=body, headers=AUTH, timeout=60)
             time.sleep(0.3)
+            assert not in_flight.done()
             server.send_signal(signal.SIGTERM)
             assert in_flight.result().status_code == 200  # answered before its front-end stopped
         assert server.wait(timeout=60) == 0
@@ -241,20 +252,12 @@ def test_sigterm_drains_and_exits_cleanly(tiny_task_dir: Callable[[str], Path]) 
         while any(Path(f"/proc/{child}").exists() for child in children) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not any(Path(f"/proc/{child}").exists() for child in children)
-    finally:
-        server.kill()
 
 
 def test_the_engine_dying_stops_the_server_non_zero(tiny_task_dir: Callable[[str], Path]) -> None:
-    port = free_port()
-    server = start_server([f"mlm={tiny_task_dir('pretraining')}"], 2, port)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(base_url, server, timeout_s=180)
+    with one_model_server(tiny_task_dir) as (_, server):
         os.kill(engine_of(server.pid), signal.SIGKILL)
         assert server.wait(timeout=60) != 0
-    finally:
-        server.kill()
         output = server.stdout.read() if server.stdout else ""
     assert "engine process exited" in output
 
