@@ -1,7 +1,6 @@
 """Command line: `python -m app serve|batch|evaluate|finetune ...`; the work lives in the packages."""
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -13,6 +12,7 @@ from pydantic import ValidationError
 from app.config import TASK_NAMES, Settings, settings_error
 from app.finetuning.cli import add_finetune_parser
 from app.install_sets import missing_train_extra
+from app.logs import configure_logging, configure_request_log
 
 PRECISION_CHOICES = ["auto", "fp32", "bf16", "fp16", "int8"]
 
@@ -219,19 +219,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
     elif models:
         overrides["models"] = models
     return Settings(**overrides)
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def configure_request_log() -> None:
-    """Request lines are whole JSON objects, one per line, for log collectors to parse as they are."""
-    access = logging.getLogger("app.access")
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access.addHandler(handler)
-    access.propagate = False
 
 
 # oneDNN caches a compiled kernel per tensor shape, 1024 of them by default. Batches of varied

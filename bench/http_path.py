@@ -30,14 +30,18 @@ SHARED = ROOT.parent / "shared"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(stat: Path) -> float:
+    """User + system CPU from a /proc stat file: a process's, or one thread's (task/<tid>/stat)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
+def process_cpu_seconds(pid: int) -> float:
+    return cpu_seconds(Path(f"/proc/{pid}/stat"))
+
+
 def thread_cpu_seconds(pid: int, tid: int) -> float:
-    fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return cpu_seconds(Path(f"/proc/{pid}/task/{tid}/stat"))
 
 
 def server_processes(pid: int) -> dict[int, str]:

@@ -94,7 +94,7 @@ async def profile_load(
 ) -> tuple[Any, Any]:
     """Serve in this process, as `python -m app serve` does, and profile the event loop's thread
     while wrk loads it (after a warm-up); wrk waits on a worker thread, which is not profiled."""
-    from app.cli import configure_logging, configure_request_log
+    from app.logs import configure_logging, configure_request_log
     from app.serving.app import create_app
     from app.serving.connections import server_config
 

@@ -108,7 +108,7 @@ def create_app(
             return
         if state.load_error is not None:  # each model's reason is logged already, as it failed
             fail("No model could be loaded; the server stops.")
-        else:
+        elif not isinstance(engine, RemoteEngine):  # the engine process's time, not a wait for it
             metrics.model_load_seconds.set(loading.result())
 
     @contextlib.asynccontextmanager

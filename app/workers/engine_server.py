@@ -11,7 +11,7 @@ import zmq.asyncio
 from app.repository.entries import ModelEntry, ModelState
 from app.serving.lifespan import ServingState
 from app.workers.messages import decode_call, encode_answer
-from app.workers.twins import TwinSpec, twin_spec
+from app.workers.twins import TwinSpec, twin_spec, version_of
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,10 @@ class EngineServer:
     async def _states(self) -> dict[str, tuple[str, str, int]]:
         """Every model's state, reason and version (which load it is), for the front-ends to follow."""
         entries = self.state.serving_repository().entries
-        return {name: (entry.state.value, entry.reason, id(entry.served)) for name, entry in entries.items()}
+        return {
+            name: (entry.state.value, entry.reason, version_of(entry.served))
+            for name, entry in entries.items()
+        }
 
     async def _sync(self, model: str) -> ModelView:
         return self._view(self.state.serving_repository().entry(model))

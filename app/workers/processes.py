@@ -10,8 +10,8 @@ from pathlib import Path
 
 import uvicorn
 
-from app.cli import configure_logging, configure_request_log
 from app.config import Settings
+from app.logs import configure_logging, configure_request_log
 from app.serving.app import create_app
 from app.serving.connections import server_config
 from app.workers.engine_server import EngineServer
@@ -23,9 +23,8 @@ def run_engine(settings: Settings, address: str) -> None:
     """The engine process: the whole app (models, queue, inference thread), answering front-ends
     over ZMQ instead of HTTP. Exits non-zero where no model loaded or the inference worker died."""
     _configure_logs(settings)
-    signal.signal(
-        signal.SIGINT, signal.SIG_IGN
-    )  # Ctrl-C reaches every process: the supervisor stops this one last
+    # Ctrl-C reaches every process of the group: the supervisor stops this one last.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise SystemExit(asyncio.run(_serve_engine(settings, address)))
 
 
@@ -42,7 +41,8 @@ async def _serve_engine(settings: Settings, address: str) -> int:
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     app = create_app(settings, on_fatal=fatal)
     async with app.router.lifespan_context(app):
-        name_this_process("bert-engine")  # here: set earlier, the loading's start-up renamed it
+        # Named here, once loading has begun: a name set at the process's start did not last.
+        name_this_process("bert-engine")
         server = asyncio.create_task(EngineServer(app.state.serving, address).serve())
         await stopping.wait()
         server.cancel()

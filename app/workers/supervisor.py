@@ -33,7 +33,6 @@ ENGINE_STOP_TIMEOUT_S = 30
 class Supervisor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.workers = settings.workers
         self._spawn = multiprocessing.get_context("spawn")  # no torch state forked into children
         self._folder = Path(tempfile.mkdtemp(prefix="bert-serving-"))
         self.address = f"ipc://{self._folder / 'engine.sock'}"
@@ -54,12 +53,12 @@ class Supervisor:
         self._socket = config.bind_socket()  # a port in use fails here, before any model loads
         try:
             self.engine = self._start(run_engine, "engine", self.settings, self.address)
-            self.front_ends = [self._start_front_end(index) for index in range(self.workers)]
+            self.front_ends = [self._start_front_end(index) for index in range(self.settings.workers)]
             logger.info(
                 "Serving on %s:%d with %d front-end processes around the engine process %d",
                 self.settings.host,
                 self.settings.port,
-                self.workers,
+                self.settings.workers,
                 self.engine.pid,
             )
             return self._watch()
@@ -80,7 +79,7 @@ class Supervisor:
             self.settings,
             self.address,
             self.engine.pid,
-            self.workers,
+            self.settings.workers,
             [self._socket],
         )
 

@@ -46,8 +46,13 @@ def twin_spec(served: ServedModel) -> TwinSpec:
         embedding=(embedding.config, embedding.auto_truncate)
         if isinstance(embedding, FeatureExtractionTask)
         else None,
-        version=id(served),
+        version=version_of(served),
     )
+
+
+def version_of(served: ServedModel | None) -> int:
+    """Which load of a model this is: a reload is another object (0: none loaded)."""
+    return id(served) if served is not None else 0
 
 
 def build_twin(spec: TwinSpec) -> ServedModel:

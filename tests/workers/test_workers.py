@@ -95,17 +95,27 @@ def engine_of(pid: int) -> int:
     return next(child for child, name in processes_of(pid).items() if name == "bert-engine")
 
 
-@pytest.fixture(scope="module")
-def two_front_ends(tiny_task_dir: Callable[[str], Path]) -> Iterator[tuple[str, "subprocess.Popen[str]"]]:
+@contextmanager
+def running_server(models: list[str]) -> Iterator[tuple[str, "subprocess.Popen[str]"]]:
+    """A two-front-end server, ready; stopped (SIGTERM, then SIGKILL) unless its test stopped it."""
     port = free_port()
-    server = start_server(model_args(tiny_task_dir), 2, port)
+    server = start_server(models, 2, port)
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(base_url, server, timeout_s=180)
         yield base_url, server
     finally:
         server.terminate()
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        finally:
+            server.kill()
+
+
+@pytest.fixture(scope="module")
+def two_front_ends(tiny_task_dir: Callable[[str], Path]) -> Iterator[tuple[str, "subprocess.Popen[str]"]]:
+    with running_server(model_args(tiny_task_dir)) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -223,21 +233,8 @@ def test_a_front_end_that_dies_is_replaced(two_front_ends: tuple[str, Any]) -> N
             assert client.post(f"{base_url}/score", json=REQUESTS[0][1], headers=AUTH).status_code == 200
 
 
-@contextmanager
-def one_model_server(tiny_task_dir: Callable[[str], Path]) -> Iterator[tuple[str, "subprocess.Popen[str]"]]:
-    """A server of its own, for a test that stops it."""
-    port = free_port()
-    server = start_server([f"mlm={tiny_task_dir('pretraining')}"], 2, port)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(base_url, server, timeout_s=180)
-        yield base_url, server
-    finally:
-        server.kill()
-
-
 def test_sigterm_drains_and_exits_cleanly(tiny_task_dir: Callable[[str], Path]) -> None:
-    with one_model_server(tiny_task_dir) as (base_url, server):
+    with running_server([f"mlm={tiny_task_dir('pretraining')}"]) as (base_url, server):
         children = processes_of(server.pid)
         long_text = " ".join(["The city of Paris is the capital of France."] * 40) + " It is [MASK]."
         body = {"input_data": {"input_string": [long_text] * 256}}  # seconds of work, even for a tiny model
@@ -255,7 +252,7 @@ def test_sigterm_drains_and_exits_cleanly(tiny_task_dir: Callable[[str], Path]) 
 
 
 def test_the_engine_dying_stops_the_server_non_zero(tiny_task_dir: Callable[[str], Path]) -> None:
-    with one_model_server(tiny_task_dir) as (_, server):
+    with running_server([f"mlm={tiny_task_dir('pretraining')}"]) as (_, server):
         os.kill(engine_of(server.pid), signal.SIGKILL)
         assert server.wait(timeout=60) != 0
         output = server.stdout.read() if server.stdout else ""
