@@ -2,11 +2,13 @@
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import math
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -18,10 +20,13 @@ from app.workers.engine_server import EngineServer
 
 logger = logging.getLogger(__name__)
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
-def run_engine(settings: Settings, address: str) -> None:
+
+def run_engine(supervisor: int, settings: Settings, address: str) -> None:
     """The engine process: the whole app (models, queue, inference thread), answering front-ends
     over ZMQ instead of HTTP. Exits non-zero where no model loaded or the inference worker died."""
+    stop_with(supervisor)
     _configure_logs(settings)
     # Ctrl-C reaches every process of the group: the supervisor stops this one last.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -49,9 +54,12 @@ async def _serve_engine(settings: Settings, address: str) -> int:
     return 1 if failed else 0
 
 
-def run_front_end(settings: Settings, address: str, engine_pid: int, workers: int, sockets: list) -> None:  # type: ignore[type-arg]
+def run_front_end(
+    supervisor: int, settings: Settings, address: str, engine_pid: int, workers: int, sockets: list[Any]
+) -> None:
     """One front-end: uvicorn on the shared listening socket, the app over the engine process.
     Admission's limits are the server's, shared out: each of the N front-ends admits its part."""
+    stop_with(supervisor)
     name_this_process("bert-front-end")
     _configure_logs(settings)
     share = {
@@ -63,6 +71,15 @@ def run_front_end(settings: Settings, address: str, engine_pid: int, workers: in
     app = create_app(settings, engine_address=address)
     app.state.serving.engine.watch(engine_pid)
     uvicorn.Server(server_config(app, settings)).run(sockets=sockets)
+
+
+def stop_with(supervisor: int) -> None:
+    """SIGTERM to this process when its supervisor is gone, however it went (SIGKILL, a crash): no
+    orphan keeps serving the port, or the weights in memory, on its own (Linux's PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:  # it was gone before this process could ask
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def name_this_process(name: str) -> None:

@@ -67,7 +67,7 @@ class Supervisor:
             shutil.rmtree(self._folder, ignore_errors=True)
 
     def _start(self, target: Any, name: str, *args: Any) -> BaseProcess:
-        process = self._spawn.Process(target=target, name=name, args=args)
+        process = self._spawn.Process(target=target, name=name, args=(os.getpid(), *args))
         process.start()
         return process
 

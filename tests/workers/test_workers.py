@@ -265,3 +265,15 @@ def test_a_model_that_cannot_load_stops_the_server_non_zero(tmp_path: Path) -> N
         assert server.wait(timeout=120) != 0
     finally:
         server.kill()
+
+
+def test_no_process_outlives_a_supervisor_killed_outright(tiny_task_dir: Callable[[str], Path]) -> None:
+    with running_server([f"mlm={tiny_task_dir('pretraining')}"]) as (_, server):
+        children = processes_of(server.pid)
+        assert set(children.values()) >= {"bert-engine", "bert-front-end"}
+        server.kill()  # SIGKILL: no drain, no clean-up of its own
+        server.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{child}").exists() for child in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(Path(f"/proc/{child}").exists() for child in children)
