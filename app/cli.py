@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "on", "off"],
         help="Compile the encoder: auto (where it is faster here, default), on, off (env COMPILE).",
     )
+    serve.add_argument(
+        "--instances",
+        help="Batches run at once over one copy of the weights: a count, or auto (env INSTANCES, default 1).",
+    )
 
     compile_parser = commands.add_parser(
         "compile", help="Compile the encoder ahead of time into a package serve loads in seconds."
@@ -200,6 +204,7 @@ SETTINGS_FLAGS = (
     "task",
     "host",
     "workers",
+    "instances",
     "port",
     "precision",
     "device",

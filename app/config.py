@@ -120,6 +120,14 @@ class Settings(BaseSettings):
         description="Front-end processes (HTTP, validation, tokenizing, JSON, logs) around one engine "
         "process that holds the models and their batches; 1: one process does it all.",
     )
+    instances: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field(
+        default=1,
+        description="Model instances: batches the engine runs at once over one copy of the weights, "
+        "each on an equal share of torch's threads. More raise a CPU's throughput under load (small "
+        "batches do not keep every core busy) and slow a lone request. auto: the count a probe batch "
+        "runs fastest at start (1 for a compiled encoder, whose runner holds the GIL through a call, "
+        "and on a GPU). Above 1, COMPILE=auto serves eager.",
+    )
     torch_threads: int | None = Field(
         default=None, ge=1, description="torch intra-op threads. Unset: the CPUs this process may use."
     )
@@ -252,6 +260,19 @@ class Settings(BaseSettings):
                 "MODEL_CONTROL=explicit lets clients load and unload models: it needs API_KEY set"
             )
         return self
+
+    @model_validator(mode="after")
+    def _instances_run_eager(self) -> "Settings":
+        if self.compile == "on" and self.instances != 1:
+            raise ValueError(
+                "COMPILE=on runs one instance (a compiled encoder's runner holds the GIL through a call, "
+                "so instances would take turns): set INSTANCES=1, or COMPILE=auto or off"
+            )
+        return self
+
+    def compile_choice(self) -> Literal["auto", "on", "off"]:
+        """COMPILE as the model loads: more than one instance runs eager (see INSTANCES)."""
+        return "off" if isinstance(self.instances, int) and self.instances > 1 else self.compile
 
     @field_validator("models", mode="before")
     @classmethod

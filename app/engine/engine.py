@@ -1,12 +1,16 @@
 """The request queue and batching loop between the routes and the model: task-blind.
 
 Requests put one work item per feature (a model row: one per input, or one per window of a long
-input) into a bounded queue. The inference thread does nothing but take the next batch of one
-task (`select_batch`) the moment the last one is done, run it through that task's `forward`, and
+input) into a bounded queue. An inference thread does nothing but take the next batch of one
+task (`select_batch`) the moment its last one is done, run it through that task's `forward`, and
 hand the outputs to the event loop in one callback, which resolves every item's future: no hop
 through the event loop between two batches, however busy it is with HTTP. An item that fails
 answers its own request with an error; it never takes its batch-mates down or leaves a request
 unanswered.
+
+There is one inference thread per model instance (`EngineInstances`, INSTANCES): K batches run at
+once over the same weights, each on its own share of torch's threads. Work that changes the
+modules a batch runs (`run_exclusive`) waits until no batch runs.
 """
 
 import asyncio
@@ -19,8 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from app.engine.batching import select_batch
 from app.engine.heap import then_release_free_heap
+from app.engine.instances import EngineInstances
 from app.errors import DeadlineExceededError, EngineStoppedError, QueueFullError
 from app.tasks.base import Feature, Task
 
@@ -60,6 +67,7 @@ class InferenceEngine:
         self,
         limits: BatchLimits | None = None,
         *,
+        instances: EngineInstances | None = None,
         on_batch: Callable[[Task[Any], int, int, float], None] | None = None,
         on_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
@@ -71,8 +79,10 @@ class InferenceEngine:
         self._queue: deque[WorkItem] = deque()
         self._exclusive: deque[ExclusiveWork] = deque()
         self._stopping = False
-        # One thread: torch already spreads a batch over every core.
-        self._thread: threading.Thread | None = None
+        # None: one thread, whose torch threads are left as the process set them.
+        self.instances = instances
+        self._threads: dict[int, threading.Thread] = {}  # by instance
+        self._running = 0  # inference threads running a batch or exclusive work now
         self._loop: asyncio.AbstractEventLoop | None = None
         self._preparer = ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="prepare")
         self.failure: BaseException | None = None
@@ -82,19 +92,44 @@ class InferenceEngine:
         return len(self._queue)
 
     def start(self) -> None:
-        # A fresh thread per start: an app's second lifespan starts the engine its first one closed.
+        # Fresh threads per start: an app's second lifespan starts the engine its first one closed.
         self._loop = asyncio.get_running_loop()
         self._stopping = False
         self.start_preparing()
-        self._thread = threading.Thread(target=self._serve, name="inference", daemon=True)
-        self._thread.start()
+        self._threads = {}
+        self._start_threads()
+
+    def use_instances(self, instances: EngineInstances) -> None:
+        """Run `instances` from the next batch on (INSTANCES=auto, once a probe has chosen)."""
+        with self._ready:
+            self.instances = instances
+            self._ready.notify_all()
+        if self._threads:
+            self._start_threads()
+
+    def _start_threads(self) -> None:
+        for index in range(self._instance_count):
+            if index not in self._threads or not self._threads[index].is_alive():
+                thread = threading.Thread(
+                    target=self._serve, args=(index,), name=f"inference-{index}", daemon=True
+                )
+                self._threads[index] = thread
+                thread.start()
+
+    @property
+    def _instance_count(self) -> int:
+        return self.instances.count if self.instances is not None else 1
+
+    @property
+    def _started(self) -> bool:
+        return bool(self._threads)
 
     async def run(self, task: Task[Any], features: list[Feature], deadline: float | None = None) -> list[Any]:
         """`task.forward`'s output for each feature, in order, computed in batches with other requests'."""
         loop = asyncio.get_running_loop()
         items = [WorkItem(task, feature, loop.create_future(), deadline) for feature in features]
         with self._ready:
-            if self.failure is not None or self._thread is None or self._stopping:
+            if self.failure is not None or not self._started or self._stopping:
                 raise EngineStoppedError("The inference worker is not running.")
             if len(self._queue) + len(items) > self.limits.max_queued_inputs:
                 limit = self.limits.max_queued_inputs
@@ -116,8 +151,8 @@ class InferenceEngine:
         )
 
     async def run_exclusive(self, work: Callable[[], Any]) -> Any:
-        """`work()` on the inference thread, between batches: for changes to modules a batch runs."""
-        if self._thread is None or not self._thread.is_alive():  # no batch can run beside it
+        """`work()` on an inference thread while no batch runs: for changes to modules a batch runs."""
+        if not any(thread.is_alive() for thread in self._threads.values()):  # no batch can run beside it
             return await asyncio.to_thread(work)
         future = asyncio.get_running_loop().create_future()
         with self._ready:
@@ -125,41 +160,66 @@ class InferenceEngine:
             self._ready.notify()
         return await future
 
-    # The inference thread.
+    # The inference threads.
 
-    def _serve(self) -> None:
+    def _serve(self, index: int) -> None:
+        threads = 0  # torch's threads for this one (torch.set_num_threads is per calling thread)
+        work: list[WorkItem] | ExclusiveWork | None = None
         try:
-            while (work := self._next_work()) is not None:
-                if isinstance(work, ExclusiveWork):
-                    self._run_exclusive(work)
-                else:
-                    self._run_batch(work)
-                del work  # not held while waiting for the next: a model let go meanwhile is freed
+            while (work := self._next_work(index)) is not None:
+                try:
+                    if self.instances is not None and threads != self.instances.threads:
+                        threads = self.instances.threads
+                        torch.set_num_threads(threads)
+                    if isinstance(work, ExclusiveWork):
+                        self._run_exclusive(work)
+                    else:
+                        self._run_batch(work)
+                finally:
+                    with self._ready:
+                        self._running -= 1
+                        self._ready.notify_all()  # exclusive work may wait for this batch to end
+                work = None  # not held while waiting for the next: a model let go meanwhile is freed
         except BaseException as exc:
+            # What this thread held is answered too: nothing it took is left unanswered.
+            in_hand = work if isinstance(work, list) else []
+            if isinstance(work, ExclusiveWork):
+                self._post(_settle_future, work.future, EngineStoppedError("The inference worker stopped."))
             with self._ready:
-                self.failure = exc
-                abandoned = list(self._queue)
+                first = self.failure is None  # or another instance died first and stopped the rest
+                if first:
+                    self.failure = exc
+                abandoned = in_hand + list(self._queue)
                 self._queue.clear()
-            self._post(self._worker_died, exc, abandoned)
+                self._ready.notify_all()  # the other instances stop
+            self._post(self._worker_died if first else self._abandon, exc, abandoned)
 
-    def _next_work(self) -> list[WorkItem] | ExclusiveWork | None:
-        """The next batch, as late as it can be chosen (the fullest it can be); None once stopping."""
+    def _next_work(self, index: int) -> list[WorkItem] | ExclusiveWork | None:
+        """The next batch, as late as it can be chosen (the fullest it can be); None once stopping
+        (or once this thread is beyond the instances wanted)."""
         with self._ready:
             while True:
-                if self._stopping:
+                if self._stopping or self.failure is not None or index >= self._instance_count:
                     return None
-                if self._exclusive:
-                    return self._exclusive.popleft()
-                if not self._queue:
-                    self._ready.wait()
+                work = self._exclusive_work() if self._exclusive else self._batch_work()
+                if isinstance(work, float):
+                    self._ready.wait(work or None)
                     continue
-                company = self._time_to_wait_for_company()
-                if company > 0:
-                    self._ready.wait(company)
-                    continue
-                batch = self._take_batch()
-                if batch:
-                    return batch
+                self._running += 1
+                return work
+
+    def _exclusive_work(self) -> ExclusiveWork | float:
+        """The exclusive work first in line, once no batch runs; meanwhile no batch starts."""
+        return self._exclusive.popleft() if self._running == 0 else 0.0
+
+    def _batch_work(self) -> list[WorkItem] | float:
+        """A batch, or how long to wait for one (0: until notified)."""
+        if not self._queue:
+            return 0.0
+        company = self._time_to_wait_for_company()
+        if company > 0:
+            return company
+        return self._take_batch() or 0.0
 
     def _time_to_wait_for_company(self) -> float:
         """With MAX_WAIT_MS > 0, a batch that is not full waits until its oldest input waited that long."""
@@ -235,10 +295,13 @@ class InferenceEngine:
 
     def _worker_died(self, failure: BaseException, abandoned: list[WorkItem]) -> None:
         logger.error("The inference worker died: %r", failure)
-        _settle_all(abandoned, EngineStoppedError("The inference worker stopped before this input ran."))
-        self._abandon_exclusive()
+        self._abandon(failure, abandoned)
         if self._on_failure is not None:
             self._on_failure(failure)
+
+    def _abandon(self, failure: BaseException, abandoned: list[WorkItem]) -> None:
+        _settle_all(abandoned, EngineStoppedError("The inference worker stopped before this input ran."))
+        self._abandon_exclusive()
 
     def _abandon_exclusive(self) -> None:
         with self._ready:
@@ -252,8 +315,8 @@ class InferenceEngine:
         with self._ready:
             self._stopping = True
             self._ready.notify_all()
-        if self._thread is not None:
-            await asyncio.to_thread(self._thread.join)
+        for thread in list(self._threads.values()):
+            await asyncio.to_thread(thread.join)
         with self._ready:
             abandoned = list(self._queue)
             self._queue.clear()

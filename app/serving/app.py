@@ -17,6 +17,7 @@ from app.engine.engine import InferenceEngine
 from app.errors import ModelLoadError, exception_text, register_exception_handlers
 from app.repository.repository import ModelLoader, ModelRepository
 from app.repository.specs import model_specs
+from app.runtime import available_cpus
 from app.serving.admission import AdmissionControl, AdmissionMiddleware
 from app.serving.azure.routes import router as azure_router
 from app.serving.azure.schemas import ScoreRequest
@@ -26,7 +27,15 @@ from app.serving.health_routes import router as health_router
 from app.serving.huggingface.routes import router as huggingface_router
 from app.serving.inference_lane import InferenceLane
 from app.serving.kserve_v1.routes import router as kserve_v1_router
-from app.serving.lifespan import ServingState, batch_limits_for, load_models, model_loader_for, warm_up
+from app.serving.lifespan import (
+    ServingState,
+    batch_limits_for,
+    engine_instances_for,
+    instances_for,
+    load_models,
+    model_loader_for,
+    warm_up,
+)
 from app.serving.metrics import GAUGE_REFRESH_S, ServiceMetrics
 from app.serving.observability import RequestContextMiddleware
 from app.serving.open_inference.repository_routes import router as repository_router
@@ -70,15 +79,19 @@ def create_app(
         return state.repository.name_of(task) if state.repository is not None else "?"
 
     engine: InferenceEngine
+    total_threads = settings.torch_threads or available_cpus()
     if engine_address is None:
         engine = InferenceEngine(
             batch_limits_for(settings),
+            instances=engine_instances_for(settings, total_threads),
             on_batch=lambda task, *batch: metrics.observe_batch(model_of(task), *batch),
             on_failure=lambda exc: fail(f"The inference worker died: {exc!r}"),
         )
     else:
         engine = RemoteEngine(EngineClient(engine_address), batch_limits_for(settings), model_of)
     state = ServingState(repository=None, engine=engine)
+    if settings.instances == "auto" and engine_address is None:
+        state.choose_instances = lambda served: instances_for(served, total_threads)
     repository_options: dict[str, Any] = {
         "default_model": settings.default_model,
         "max_loaded_models": settings.max_loaded_models,
@@ -152,6 +165,8 @@ def create_app(
         in_flight=lambda: admission.in_flight,
         bodies_receiving=lambda: admission.pending_bodies,
         models_loaded=lambda: state.repository.loaded_count if state.repository is not None else 0,
+        instances=lambda: engine.instances.count if engine.instances is not None else 0,
+        threads_per_instance=lambda: engine.instances.threads if engine.instances is not None else 0,
     )
     app.include_router(health_router)
     app.include_router(azure_router)

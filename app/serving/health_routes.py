@@ -1,6 +1,6 @@
 """Health and metrics: Azure's liveness convention on `/`, `/health/live`, `/health/ready`, `/metrics`."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -43,7 +43,10 @@ async def readiness(
         return AzureJSONResponse(public_json(body, settings.expose_details), status_code=503)
     described = repository.default.served.describe()
     models = {"default_model": repository.default_name, "models": repository.index()}
-    return AzureJSONResponse(public_json({"status": "ready", **described, **models}, settings.expose_details))
+    instances = serving.engine.instances
+    engine = {"engine": instances.describe()} if instances is not None else {}
+    ready: dict[str, Any] = {"status": "ready", **described, **models, **engine}
+    return AzureJSONResponse(public_json(ready, settings.expose_details))
 
 
 @router.get("/metrics", tags=["health"], response_class=PlainTextResponse)

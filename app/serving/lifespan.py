@@ -2,10 +2,12 @@
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.config import Settings
 from app.engine.engine import BatchLimits, InferenceEngine
+from app.engine.instances import EngineInstances, measure_instances
 from app.engine.predict import predict
 from app.errors import ModelNotReadyError, exception_text
 from app.repository.entries import ModelState
@@ -30,15 +32,30 @@ def batch_limits_for(settings: Settings) -> BatchLimits:
     )
 
 
+def engine_instances_for(settings: Settings, total_threads: int) -> EngineInstances:
+    """The instances the engine starts with (INSTANCES=auto: one, until the probe has chosen)."""
+    count = settings.instances if isinstance(settings.instances, int) else 1
+    return EngineInstances.split(count, total_threads)
+
+
+def instances_for(served: ServedModel, total_threads: int) -> EngineInstances:
+    """INSTANCES=auto: measured on the model's encoder where instances can run side by side."""
+    if served.compiled or served.device != "cpu" or served.network is None or total_threads < 2:
+        return EngineInstances.split(1, total_threads)
+    return measure_instances(served.network, total_threads)
+
+
 @dataclass
 class ServingState:
     """The server's models and the one engine they share. `load_error`: why the server cannot
-    serve at all (its models' list is wrong, or none of them loaded)."""
+    serve at all (its models' list is wrong, or none of them loaded). `choose_instances`: with
+    INSTANCES=auto, the probe that picks the engine's instances once the default model is loaded."""
 
     repository: ModelRepository | None
     engine: InferenceEngine
     load_error: str | None = None
     started: bool = False  # every model named at start has loaded or failed
+    choose_instances: Callable[[ServedModel], EngineInstances] | None = None
 
     def not_ready_reason(self) -> str:
         if self.load_error is not None:
@@ -92,5 +109,12 @@ async def load_models(state: ServingState) -> float:
     entries = list(state.repository.entries.values())
     if all(entry.state is not ModelState.READY for entry in entries):
         state.load_error = "; ".join(entry.reason for entry in entries)
+    served = state.repository.default.served
+    if state.choose_instances is not None and served is not None:
+        choose = state.choose_instances
+        # On an inference thread, so that no batch runs beside the probe's.
+        instances = await state.engine.run_exclusive(lambda: choose(served))
+        logger.info("INSTANCES=auto: %d instances of %d threads", instances.count, instances.threads)
+        state.engine.use_instances(instances)
     state.started = True
     return time.perf_counter() - started

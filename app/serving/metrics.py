@@ -141,6 +141,18 @@ class ServiceMetrics:
             registry=self.registry,
             multiprocess_mode="livemax",
         )
+        self.engine_instances = Gauge(
+            "bert_serving_engine_instances",
+            "Batches the engine runs at once over one copy of the weights (INSTANCES).",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self.engine_threads_per_instance = Gauge(
+            "bert_serving_engine_threads_per_instance",
+            "torch intra-op threads of each engine instance.",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
         self.model_load_seconds = Gauge(
             "bert_serving_model_load_seconds",
             "Time to load and warm up the model.",
@@ -193,12 +205,16 @@ class ServiceMetrics:
         in_flight: Callable[[], float],
         models_loaded: Callable[[], float] = lambda: 0,
         bodies_receiving: Callable[[], float] = lambda: 0,
+        instances: Callable[[], float] = lambda: 0,
+        threads_per_instance: Callable[[], float] = lambda: 0,
     ) -> None:
         tracked = [
             (self.queue_depth, queue_depth),
             (self.in_flight, in_flight),
             (self.bodies_receiving, bodies_receiving),
             (self.models_loaded, models_loaded),
+            (self.engine_instances, instances),
+            (self.engine_threads_per_instance, threads_per_instance),
         ]
         if self.multiprocess:
             self._tracked = tracked

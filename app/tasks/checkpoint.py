@@ -222,7 +222,7 @@ def load_configured_model(
         settings.device,
         settings.precision,
         settings.task if single else None,
-        settings.compile,
+        settings.compile_choice(),
         settings.compiled_package if single else None,
         settings.compile_cache_dir,
         settings.pooling,

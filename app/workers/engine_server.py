@@ -8,6 +8,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from app.engine.instances import EngineInstances
 from app.repository.entries import ModelEntry, ModelState
 from app.serving.lifespan import ServingState
 from app.workers.messages import decode_call, encode_answer
@@ -63,6 +64,10 @@ class EngineServer:
         while not self.state.started:
             await asyncio.sleep(0.05)
         return await self._sync(model)
+
+    async def _instances(self) -> EngineInstances | None:
+        """The engine's instances, as start-up chose them (asked once the models settled)."""
+        return self.state.engine.instances
 
     async def _states(self) -> dict[str, tuple[str, str, int]]:
         """Every model's state, reason and version (which load it is), for the front-ends to follow."""

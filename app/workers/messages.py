@@ -9,7 +9,7 @@ this package in one server: pickle is safe between them and carries the tasks' o
 import pickle
 from typing import Any, Literal
 
-CallKind = Literal["run", "settled", "states", "sync", "load", "unload"]
+CallKind = Literal["run", "settled", "instances", "states", "sync", "load", "unload"]
 
 
 def encode_call(call_id: int, kind: CallKind, args: tuple[Any, ...]) -> bytes:

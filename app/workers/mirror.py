@@ -40,6 +40,7 @@ class MirrorRepository(ModelRepository):
         """The models as the engine's own start-up left them (it loads; this waits for it)."""
         for name, entry in self.entries.items():
             self._apply(entry, await self.client.call("settled", name))
+        self.engine.instances = await self.client.call("instances")  # for /health/ready and metrics
 
     async def keep_in_sync(self) -> None:
         """Follow the engine's models: loads, unloads and evictions any front-end caused."""

@@ -273,4 +273,4 @@ def test_exclusive_work_runs_on_the_inference_thread_between_batches() -> None:
             await engine.run_exclusive(lambda: int("no"))
         return seen
 
-    assert run_with_engine(scenario) == ["inference [1]"]
+    assert run_with_engine(scenario) == ["inference-0 [1]"]

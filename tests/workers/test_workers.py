@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
+from app.runtime import available_cpus
 from app.serving.app import create_app
 from bench.server_process import ROOT, free_port, wait_until_ready
 from tests.conftest import wait_until_ready as wait_until_app_ready
@@ -96,10 +97,10 @@ def engine_of(pid: int) -> int:
 
 
 @contextmanager
-def running_server(models: list[str]) -> Iterator[tuple[str, "subprocess.Popen[str]"]]:
+def running_server(models: list[str], **env: str) -> Iterator[tuple[str, "subprocess.Popen[str]"]]:
     """A two-front-end server, ready; stopped (SIGTERM, then SIGKILL) unless its test stopped it."""
     port = free_port()
-    server = start_server(models, 2, port)
+    server = start_server(models, 2, port, **env)
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(base_url, server, timeout_s=180)
@@ -114,7 +115,8 @@ def running_server(models: list[str]) -> Iterator[tuple[str, "subprocess.Popen[s
 
 @pytest.fixture(scope="module")
 def two_front_ends(tiny_task_dir: Callable[[str], Path]) -> Iterator[tuple[str, "subprocess.Popen[str]"]]:
-    with running_server(model_args(tiny_task_dir)) as started:
+    # Two engine instances too: the answers below must not change with them.
+    with running_server(model_args(tiny_task_dir), INSTANCES="2") as started:
         yield started
 
 
@@ -126,6 +128,7 @@ def one_process(tiny_task_dir: Callable[[str], Path]) -> Iterator[TestClient]:
         compile="off",
         api_key=API_KEY,
         model_control="explicit",
+        instances=2,  # as the two front-ends' engine: torch's threads per batch decide fp32's last bits
     )
     with TestClient(create_app(settings)) as client:
         wait_until_app_ready(client)
@@ -187,6 +190,15 @@ def test_metrics_are_the_whole_servers(two_front_ends: tuple[str, Any]) -> None:
     text = fresh_connection_get(f"{base_url}/metrics").text
     assert 'bert_serving_batch_size_count{model="mlm"}' in text  # the engine process's own series
     assert "bert_serving_models_loaded 3.0" in text
+    assert "bert_serving_engine_instances 2.0" in text
+
+
+def test_every_front_end_reports_the_engines_instances(two_front_ends: tuple[str, Any]) -> None:
+    base_url, _ = two_front_ends
+    threads = max(1, available_cpus() // 2)
+    for _ in range(6):  # fresh connections: either front-end may answer
+        engine = fresh_connection_get(f"{base_url}/health/ready").json()["engine"]
+        assert engine == {"instances": 2, "threads_per_instance": threads}
 
 
 def test_an_unload_and_a_load_reach_every_front_end(two_front_ends: tuple[str, Any]) -> None:
