@@ -89,6 +89,18 @@ def test_a_mode_names_its_precision_and_whether_the_server_compiles() -> None:
     assert flags("cuda-fp16:eager@text-classification") == ("fp16", "cuda", "off")
 
 
+def test_a_mode_names_its_front_ends_and_instances() -> None:
+    def processes(mode: str) -> tuple[str, str]:
+        command = server_command(mode, Path("ckpt"), 5000)
+        return command[command.index("--workers") + 1], command[command.index("--instances") + 1]
+
+    assert processes("int8") == ("1", "1")
+    assert processes("int8:eager+w2+k2") == ("2", "2")
+    assert processes("fp32+kauto") == ("1", "auto")
+    command = server_command("bf16@text-classification+w2", Path("ckpt"), 5000)
+    assert command[command.index("--precision") + 1] == "bf16" and processes("bf16+w2") == ("2", "1")
+
+
 @pytest.mark.skipif(not SQUAD.is_dir(), reason="../shared is not beside this checkout")
 def test_sentences_are_varied_masked_and_deterministic() -> None:
     sentences = masked_sentences(300)
