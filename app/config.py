@@ -113,12 +113,11 @@ class Settings(BaseSettings):
         "or weights. Unset: a local model's own compiled/<precision>/ folder is used when it matches.",
     )
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: cuda when present.")
-    workers: int = Field(
+    workers: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field(
         default=1,
-        ge=1,
-        le=64,
         description="Front-end processes (HTTP, validation, tokenizing, JSON, logs) around one engine "
-        "process that holds the models and their batches; 1: one process does it all.",
+        "process that holds the models and their batches; 1: one process does it all. auto: by the "
+        "CPUs this process may use and whether it has a GPU (1 below 4 CPUs).",
     )
     instances: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field(
         default=1,

@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from app.config import Settings
 from app.runtime import cpu_supports_bf16
 from app.serving.app import create_app
 from tests.fakes import FakeFillMaskTask, served
+from tests.live_server import SERVER_LAYOUTS, server_in_layout
 from tests.paths import REPO_ROOT
 from tests.tiny_bert import build_tiny_bert, build_tiny_task_model
 
@@ -101,11 +103,14 @@ def fill_mask_pipeline(tiny_bert_dir: Path) -> Any:
     return pipeline("fill-mask", model=str(tiny_bert_dir), device="cpu")
 
 
-@pytest.fixture(scope="session")
-def tiny_bert_client(tiny_bert_dir: Path) -> Iterator[TestClient]:
-    """The real code path: the app loads the tiny checkpoint as it would bert-base-cased."""
-    with TestClient(create_app(Settings(model_id=str(tiny_bert_dir)))) as client:
-        wait_until_ready(client)
+@pytest.fixture(scope="session", params=SERVER_LAYOUTS)
+def tiny_bert_client(request: pytest.FixtureRequest, tiny_bert_dir: Path) -> Iterator[httpx.Client]:
+    """The real code path: the server loads the tiny checkpoint as it would bert-base-cased; in
+    one process, and with two front-end processes around an engine process."""
+    with (
+        server_in_layout(request.param, model_id=str(tiny_bert_dir)) as base_url,
+        httpx.Client(base_url=base_url, timeout=60) as client,
+    ):
         yield client
 
 

@@ -1,6 +1,9 @@
 """A real uvicorn server on a free loopback port, in a thread of the test process: for clients
 that need a socket (huggingface_hub's InferenceClient, tritonclient, a browser)."""
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +15,7 @@ from app.config import Settings
 from app.repository.repository import ModelLoader
 from app.serving.app import create_app
 from app.serving.connections import server_config
-from bench.server_process import free_port, wait_until_ready
+from bench.server_process import ROOT, free_port, wait_until_ready
 
 
 @contextmanager
@@ -35,3 +38,40 @@ def live_server(
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+# The server layouts the protocol tests run against: one process (WORKERS=1), and two front-end
+# processes around an engine process (WORKERS=2, app.workers), started as `python -m app serve`.
+SERVER_LAYOUTS = ["one process", "two front-ends"]
+
+
+@contextmanager
+def server_in_layout(layout: str, timeout_s: float = 180, **settings: Any) -> Iterator[str]:
+    """`live_server(**settings)`, or the same settings (as their environment variables) served by
+    two front-ends."""
+    if layout == "one process":
+        with live_server(timeout_s, **settings) as base_url:
+            yield base_url
+        return
+    port = free_port()
+    env = {
+        name.upper(): ",".join(value) if isinstance(value, list) else str(value)
+        for name, value in settings.items()
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "LOG_LEVEL": "warning", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(base_url, server, timeout_s)
+        yield base_url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=60)
+        finally:
+            server.kill()

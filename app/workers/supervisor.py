@@ -31,8 +31,9 @@ ENGINE_STOP_TIMEOUT_S = 30
 
 
 class Supervisor:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, front_ends: int) -> None:
         self.settings = settings
+        self.front_end_count = front_ends
         self._spawn = multiprocessing.get_context("spawn")  # no torch state forked into children
         self._folder = Path(tempfile.mkdtemp(prefix="bert-serving-"))
         self.address = f"ipc://{self._folder / 'engine.sock'}"
@@ -53,12 +54,12 @@ class Supervisor:
         self._socket = config.bind_socket()  # a port in use fails here, before any model loads
         try:
             self.engine = self._start(run_engine, "engine", self.settings, self.address)
-            self.front_ends = [self._start_front_end(index) for index in range(self.settings.workers)]
+            self.front_ends = [self._start_front_end(index) for index in range(self.front_end_count)]
             logger.info(
                 "Serving on %s:%d with %d front-end processes around the engine process %d",
                 self.settings.host,
                 self.settings.port,
-                self.settings.workers,
+                self.front_end_count,
                 self.engine.pid,
             )
             return self._watch()
@@ -79,7 +80,7 @@ class Supervisor:
             self.settings,
             self.address,
             self.engine.pid,
-            self.settings.workers,
+            self.front_end_count,
             [self._socket],
         )
 
@@ -118,5 +119,5 @@ class Supervisor:
             self._socket.close()
 
 
-def serve_with_workers(settings: Settings) -> int:
-    return Supervisor(settings).run()
+def serve_with_workers(settings: Settings, front_ends: int) -> int:
+    return Supervisor(settings, front_ends).run()

@@ -61,7 +61,7 @@ def test_an_emoji_escaped_as_a_pair_is_still_answered(client: TestClient) -> Non
     assert client.post("/score", content='{"inputs": ["\\ud83d\\ude00 a [MASK]"]}').status_code == 200
 
 
-def test_the_real_model_refuses_a_lone_surrogate_with_400(tiny_bert_client: TestClient) -> None:
+def test_the_real_model_refuses_a_lone_surrogate_with_400(tiny_bert_client: httpx.Client) -> None:
     response = tiny_bert_client.post("/score", content='{"inputs": ["' + SURROGATE + '"]}')
     assert response.status_code == 400
 

@@ -4,9 +4,9 @@ import random
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import torch
-from fastapi.testclient import TestClient
 from transformers import BertForMaskedLM
 
 from app.errors import ModelLoadError
@@ -56,7 +56,7 @@ def test_inputs_are_varied() -> None:
 
 
 def test_score_top1_equals_pipeline_on_every_input(
-    tiny_bert_client: TestClient, fill_mask_pipeline: Any
+    tiny_bert_client: httpx.Client, fill_mask_pipeline: Any
 ) -> None:
     answer = tiny_bert_client.post("/score", json={"input_data": {"input_string": INPUTS}}).json()
     expected = [
@@ -69,7 +69,7 @@ def test_score_top1_equals_pipeline_on_every_input(
 
 
 def test_score_top_k_equals_pipeline_candidates_and_scores(
-    tiny_bert_client: TestClient, fill_mask_pipeline: Any
+    tiny_bert_client: httpx.Client, fill_mask_pipeline: Any
 ) -> None:
     answer = tiny_bert_client.post("/score", json={"inputs": INPUTS, "parameters": {"top_k": TOP_K}}).json()
     for text, masks in zip(INPUTS, answer, strict=True):
@@ -119,7 +119,7 @@ def test_a_long_input_is_answered_as_the_pipeline_answers_its_window(
     assert [c.score for c in answer] == pytest.approx([c["score"] for c in expected], abs=SCORE_TOLERANCE)
 
 
-def test_masks_too_far_apart_answer_400_naming_the_input(tiny_bert_client: TestClient) -> None:
+def test_masks_too_far_apart_answer_400_naming_the_input(tiny_bert_client: httpx.Client) -> None:
     too_far = "[MASK] " + "the " * 300 + "[MASK]"
     response = tiny_bert_client.post("/score", json={"inputs": ["a [MASK]", too_far]})
     assert response.status_code == 400

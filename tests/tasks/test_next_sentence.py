@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import torch
 from fastapi.testclient import TestClient
@@ -93,7 +94,7 @@ def test_a_pretraining_checkpoint_fills_masks_from_the_same_weights(
         assert answers == [{"0": oracle(text, top_k=1)[0]["token_str"]} for text in texts]
 
 
-def test_a_masked_lm_without_the_nsp_head_says_so(tiny_bert_client: TestClient) -> None:
+def test_a_masked_lm_without_the_nsp_head_says_so(tiny_bert_client: httpx.Client) -> None:
     body = {"input_data": {"sentence1": ["a"], "sentence2": ["b"]}}
     response = tiny_bert_client.post("/score", json=body)
     assert response.status_code == 400

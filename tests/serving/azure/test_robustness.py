@@ -3,6 +3,7 @@
 import json
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -26,7 +27,7 @@ ODD_INPUTS = {
 
 
 @pytest.mark.parametrize("name", sorted(ODD_INPUTS))
-def test_odd_input_is_answered_200(tiny_bert_client: TestClient, name: str) -> None:
+def test_odd_input_is_answered_200(tiny_bert_client: httpx.Client, name: str) -> None:
     text = ODD_INPUTS[name]
     response = tiny_bert_client.post("/score", json={"inputs": [text]})
     assert response.status_code == 200, response.text
@@ -36,14 +37,14 @@ def test_odd_input_is_answered_200(tiny_bert_client: TestClient, name: str) -> N
 
 
 @pytest.mark.parametrize("text", ["", "   \t\n ", "\x00", "[MASK"])
-def test_input_without_a_mask_is_answered_400_naming_it(tiny_bert_client: TestClient, text: str) -> None:
+def test_input_without_a_mask_is_answered_400_naming_it(tiny_bert_client: httpx.Client, text: str) -> None:
     response = tiny_bert_client.post("/score", json={"inputs": ["a [MASK]", text]})
     assert response.status_code == 400
     assert response.json()["message"].startswith("Input 1 ")
 
 
 @pytest.mark.skipif(not (SHARED / "data").is_dir(), reason="../shared is not beside this checkout")
-def test_azure_sample_requests_with_escaped_quotes_are_answered(tiny_bert_client: TestClient) -> None:
+def test_azure_sample_requests_with_escaped_quotes_are_answered(tiny_bert_client: httpx.Client) -> None:
     samples = sorted((SHARED / "data" / "azureml").rglob("*sample_score*.json"))
     assert samples
     for sample in samples:
@@ -99,5 +100,5 @@ def test_fuzz_any_bytes_get_2xx_or_4xx(client: TestClient, raw: bytes) -> None:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=near_valid_bodies)
-def test_fuzz_the_real_model_path_gets_2xx_or_4xx(tiny_bert_client: TestClient, body: Any) -> None:
+def test_fuzz_the_real_model_path_gets_2xx_or_4xx(tiny_bert_client: httpx.Client, body: Any) -> None:
     assert_never_5xx(tiny_bert_client, json.dumps(body).encode())

@@ -4,6 +4,7 @@ every route's vectors equal SentenceTransformer.encode; OpenAI's own client read
 import base64
 from collections.abc import Iterator
 
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -133,6 +134,6 @@ def test_openai_token_ids_are_taken_as_they_are(client: TestClient) -> None:
     assert client.post("/openai/v1/embeddings", json={"input": TEXTS[0]}).status_code == 200
 
 
-def test_a_fill_mask_model_refuses_embeddings_saying_why(tiny_bert_client: TestClient) -> None:
+def test_a_fill_mask_model_refuses_embeddings_saying_why(tiny_bert_client: httpx.Client) -> None:
     answer = tiny_bert_client.post("/embed", json={"inputs": "x"})
     assert answer.status_code == 400 and "fills masks" in answer.json()["error"]

@@ -7,12 +7,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.serving.app import create_app
-from tests.conftest import wait_until_ready
+from tests.live_server import SERVER_LAYOUTS, server_in_layout
 
 # KServe's test/e2e/data/bert_fill_mask_v1.json
 KSERVE_FILL_MASK = {"instances": ["The capital of France is [MASK].", "The capital of [MASK] is paris."]}
@@ -26,38 +25,43 @@ API_KEY = "v1-test-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
-@pytest.fixture(scope="module")
-def clients(tiny_task_dir: Callable[[str], Path]) -> Iterator[dict[str, tuple[TestClient, str]]]:
+@pytest.fixture(scope="module", params=SERVER_LAYOUTS)
+def clients(
+    request: pytest.FixtureRequest, tiny_task_dir: Callable[[str], Path]
+) -> Iterator[dict[str, tuple[httpx.Client, str]]]:
     """A client per checkpoint (the pretraining one fills masks and predicts next sentences), with
-    the name /v1 serves it under."""
+    the name /v1 serves it under; each server in one process, or two front-ends."""
     with ExitStack() as stack:
         served = {}
         for kind in ("pretraining", "text-classification", "token-classification", "question-answering"):
             checkpoint = tiny_task_dir(kind)
-            app = create_app(Settings(model_id=str(checkpoint), api_key=API_KEY))
-            client = stack.enter_context(TestClient(app))
-            wait_until_ready(client)
+            url = stack.enter_context(
+                server_in_layout(request.param, model_id=str(checkpoint), api_key=API_KEY)
+            )
+            client = stack.enter_context(httpx.Client(base_url=url, timeout=60))
             served[kind] = (client, checkpoint.name)
         yield served
 
 
-def predict(client: TestClient, name: str, body: Any) -> Any:
+def predict(client: httpx.Client, name: str, body: Any) -> Any:
     return client.post(f"/v1/models/{name}:predict", json=body, headers=AUTH)
 
 
-def score(client: TestClient, input_data: dict[str, Any]) -> list[str]:
+def score(client: httpx.Client, input_data: dict[str, Any]) -> list[str]:
     response = client.post("/score", json={"input_data": input_data}, headers=AUTH)
     assert response.status_code == 200, response.text
     return [row["0"] for row in response.json()]
 
 
-def test_models_and_readiness(clients: dict[str, tuple[TestClient, str]]) -> None:
+def test_models_and_readiness(clients: dict[str, tuple[httpx.Client, str]]) -> None:
     client, name = clients["pretraining"]
     assert client.get("/v1/models").json() == {"models": [name]}
     assert client.get(f"/v1/models/{name}").json() == {"name": name, "ready": True}
 
 
-def test_fill_mask_with_kserves_own_request_equals_score(clients: dict[str, tuple[TestClient, str]]) -> None:
+def test_fill_mask_with_kserves_own_request_equals_score(
+    clients: dict[str, tuple[httpx.Client, str]],
+) -> None:
     client, name = clients["pretraining"]
     response = predict(client, name, KSERVE_FILL_MASK)
     assert response.status_code == 200, response.text
@@ -65,7 +69,7 @@ def test_fill_mask_with_kserves_own_request_equals_score(clients: dict[str, tupl
     assert response.json() == {"predictions": expected}
 
 
-def test_inputs_is_read_as_instances(clients: dict[str, tuple[TestClient, str]]) -> None:
+def test_inputs_is_read_as_instances(clients: dict[str, tuple[httpx.Client, str]]) -> None:
     client, name = clients["pretraining"]
     assert (
         predict(client, name, {"inputs": KSERVE_FILL_MASK["instances"]}).json()
@@ -74,7 +78,7 @@ def test_inputs_is_read_as_instances(clients: dict[str, tuple[TestClient, str]])
 
 
 def test_pairs_on_a_pretraining_checkpoint_predict_next_sentences(
-    clients: dict[str, tuple[TestClient, str]],
+    clients: dict[str, tuple[httpx.Client, str]],
 ) -> None:
     client, name = clients["pretraining"]
     as_objects = [{"text": a, "text_pair": b} for a, b in PAIRS]
@@ -84,7 +88,7 @@ def test_pairs_on_a_pretraining_checkpoint_predict_next_sentences(
 
 
 def test_classification_answers_label_names_for_texts_and_pairs(
-    clients: dict[str, tuple[TestClient, str]],
+    clients: dict[str, tuple[httpx.Client, str]],
 ) -> None:
     client, name = clients["text-classification"]
     assert predict(client, name, {"instances": TEXTS}).json() == {
@@ -94,7 +98,7 @@ def test_classification_answers_label_names_for_texts_and_pairs(
     assert predict(client, name, {"instances": PAIRS}).json() == {"predictions": expected}
 
 
-def test_ner_answers_a_tag_per_word(clients: dict[str, tuple[TestClient, str]]) -> None:
+def test_ner_answers_a_tag_per_word(clients: dict[str, tuple[httpx.Client, str]]) -> None:
     client, name = clients["token-classification"]
     predictions = predict(client, name, {"instances": TEXTS}).json()["predictions"]
     # /score writes the same tags as Python's str() of the list, Azure's NER format.
@@ -102,7 +106,7 @@ def test_ner_answers_a_tag_per_word(clients: dict[str, tuple[TestClient, str]]) 
     assert all(tags and all(isinstance(tag, str) for tag in tags) for tags in predictions)
 
 
-def test_question_answering_answers_the_span(clients: dict[str, tuple[TestClient, str]]) -> None:
+def test_question_answering_answers_the_span(clients: dict[str, tuple[httpx.Client, str]]) -> None:
     client, name = clients["question-answering"]
     expected = score(
         client, {"question": [q["question"] for q in QUESTIONS], "context": [q["context"] for q in QUESTIONS]}
@@ -110,7 +114,7 @@ def test_question_answering_answers_the_span(clients: dict[str, tuple[TestClient
     assert predict(client, name, {"instances": QUESTIONS}).json() == {"predictions": expected}
 
 
-def test_unknown_model_is_kserves_404(clients: dict[str, tuple[TestClient, str]]) -> None:
+def test_unknown_model_is_kserves_404(clients: dict[str, tuple[httpx.Client, str]]) -> None:
     client, _ = clients["pretraining"]
     for response in (client.get("/v1/models/nope"), predict(client, "nope", KSERVE_FILL_MASK)):
         assert response.status_code == 404
@@ -133,7 +137,7 @@ def test_unknown_model_is_kserves_404(clients: dict[str, tuple[TestClient, str]]
     ],
 )
 def test_bad_bodies_are_400_in_kserves_error_shape(
-    clients: dict[str, tuple[TestClient, str]], body: Any, message: str
+    clients: dict[str, tuple[httpx.Client, str]], body: Any, message: str
 ) -> None:
     client, name = clients["pretraining"]
     response = client.post(f"/v1/models/{name}:predict", content=json.dumps(body), headers=AUTH)
@@ -142,14 +146,14 @@ def test_bad_bodies_are_400_in_kserves_error_shape(
     assert message in response.json()["error"]
 
 
-def test_qa_instances_must_be_question_and_context(clients: dict[str, tuple[TestClient, str]]) -> None:
+def test_qa_instances_must_be_question_and_context(clients: dict[str, tuple[httpx.Client, str]]) -> None:
     client, name = clients["question-answering"]
     response = predict(client, name, {"instances": ["Where?"]})
     assert response.status_code == 400
     assert '\'instances[0]\' must be an object {"question", "context"}' in response.json()["error"]
 
 
-def test_predict_needs_the_api_key_and_counts_inputs(clients: dict[str, tuple[TestClient, str]]) -> None:
+def test_predict_needs_the_api_key_and_counts_inputs(clients: dict[str, tuple[httpx.Client, str]]) -> None:
     client, name = clients["pretraining"]
     unauthorised = client.post(f"/v1/models/{name}:predict", json=KSERVE_FILL_MASK)
     assert unauthorised.status_code == 401

@@ -12,7 +12,7 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from tests.live_server import live_server
+from tests.live_server import SERVER_LAYOUTS, server_in_layout
 
 pytestmark = pytest.mark.e2e
 
@@ -29,17 +29,21 @@ class Served(NamedTuple):
     name: str
 
 
-@pytest.fixture(scope="module")
-def servers(tiny_task_dir: Callable[[str], Path]) -> Iterator[dict[str, Served]]:
+@pytest.fixture(scope="module", params=SERVER_LAYOUTS)
+def servers(
+    request: pytest.FixtureRequest, tiny_task_dir: Callable[[str], Path]
+) -> Iterator[dict[str, Served]]:
     """One live server per checkpoint: a masked LM with the NSP head (fill-mask and NSP), a
     classifier, a tagger, and a QA model served under a MODEL_NAME of its own. Without
-    MODEL_NAME a model is named after its folder."""
+    MODEL_NAME a model is named after its folder. Each in one process, or two front-ends."""
     with ExitStack() as stack:
         served = {}
         for kind in ("pretraining", "text-classification", "token-classification", "question-answering"):
             checkpoint = tiny_task_dir(kind)
             named = {"model_name": QA_MODEL_NAME} if kind == "question-answering" else {}
-            url = stack.enter_context(live_server(model_id=str(checkpoint), api_key=API_KEY, **named))
+            url = stack.enter_context(
+                server_in_layout(request.param, model_id=str(checkpoint), api_key=API_KEY, **named)
+            )
             served[kind] = Served(url, QA_MODEL_NAME if named else checkpoint.name)
         yield served
 
