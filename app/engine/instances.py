@@ -4,8 +4,8 @@ share of torch's threads.
 On a CPU a batch of a few short inputs does not keep every core busy through each operation
 (intra-op scaling is sublinear), so two batches on one thread each can do more than one batch on
 two (measured on 2 Zen 4 cores, bert-base, 16 short inputs a batch: eager fp32 1.1x, bf16 1.1x,
-int8 1.15x). A single request then runs on fewer threads, so latency at low load is worse: this is
-a throughput setting. `auto` times the candidates on a probe batch at start, as PRECISION and
+int8 1.15x). A lone request then runs on fewer threads: no slower for one short sentence
+(measured), slower for a long input. `auto` times the candidates on a probe batch at start, as PRECISION and
 COMPILE do, and keeps more instances only if they win by INSTANCES_MARGIN.
 """
 
