@@ -123,9 +123,9 @@ class Settings(BaseSettings):
         default=1,
         description="Model instances: batches the engine runs at once over one copy of the weights, "
         "each on an equal share of torch's threads. More raise a CPU's throughput under load (small "
-        "batches do not keep every core busy); a lone long input runs on fewer threads. auto: the count a probe batch "
-        "runs fastest at start (1 for a compiled encoder, whose runner holds the GIL through a call, "
-        "and on a GPU). Above 1, COMPILE=auto serves eager.",
+        "batches do not keep every core busy); a lone long input runs on fewer threads. auto: the "
+        "count a probe batch runs fastest at start (1 for a compiled encoder, whose runner holds the "
+        "GIL through a call, and on a GPU). Above 1, COMPILE=auto serves eager.",
     )
     torch_threads: int | None = Field(
         default=None, ge=1, description="torch intra-op threads. Unset: the CPUs this process may use."
