@@ -289,3 +289,28 @@ def test_no_process_outlives_a_supervisor_killed_outright(tiny_task_dir: Callabl
         while any(Path(f"/proc/{child}").exists() for child in children) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not any(Path(f"/proc/{child}").exists() for child in children)
+
+
+def test_admission_refuses_past_each_front_ends_share(tiny_task_dir: Callable[[str], Path]) -> None:
+    """MAX_CONCURRENT_REQUESTS=2 is one request in flight per front-end: of 12 slow requests at
+    once, those past it are refused at once with 429 and Retry-After, the rest answered, none 5xx;
+    refusals are counted in the one /metrics and health is never refused."""
+    models = [f"mlm={tiny_task_dir('pretraining')}"]
+    with running_server(models, MAX_CONCURRENT_REQUESTS="2", MAX_REFUSALS_PER_S="1000") as (base_url, _):
+        long_text = " ".join(["The city of Paris is the capital of France."] * 40) + " It is [MASK]."
+        body = {"input_data": {"input_string": [long_text] * 64}}
+
+        def post() -> httpx.Response:
+            with httpx.Client(timeout=60) as client:  # a connection of its own: any front-end takes it
+                return client.post(f"{base_url}/score", json=body, headers=AUTH)
+
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(lambda _: post(), range(12)))
+            assert fresh_connection_get(f"{base_url}/health/live").status_code == 200
+        statuses = sorted(answer.status_code for answer in answers)
+        refused = [answer for answer in answers if answer.status_code == 429]
+        assert set(statuses) == {200, 429} and 2 <= statuses.count(200) <= 10, statuses
+        assert all(answer.headers["retry-after"] == "1" for answer in refused)
+        assert all("1 requests in flight" in answer.json()["message"] for answer in refused)
+        text = fresh_connection_get(f"{base_url}/metrics").text
+        assert f"bert_serving_requests_refused_total {float(len(refused))}" in text

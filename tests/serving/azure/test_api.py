@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.errors import ModelLoadError
+from app.runtime import available_cpus
 from app.serving.app import create_app
 from app.serving.azure.schemas import SAMPLE_REQUEST
 from app.tasks.checkpoint import ServedModel
@@ -122,6 +123,7 @@ def test_health_routes(client: TestClient) -> None:
         **described,
         "default_model": "fake-model",
         "models": [{"name": "fake-model", "state": "READY", **described}],
+        "engine": {"instances": 1, "threads_per_instance": available_cpus()},
     }
 
 
