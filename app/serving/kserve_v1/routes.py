@@ -1,4 +1,9 @@
-"""The /v1 routes: the model list, a model's readiness, and `:predict` (behind the API key)."""
+"""The /v1 routes: the model list, a model's readiness, and `:predict` (behind the API key).
+
+`GET /v1/models` and `/v1/models/<name>` are also OpenAI's paths (`client.models.list()`,
+`retrieve()`), so they answer in one shape both clients read: KServe's keys (`models`; `name`,
+`ready`) beside OpenAI's (`object`, `data`; `id`, `created`, `owned_by`). Each client reads its own
+and ignores the other's. `/openai/v1/models...` (KServe's OpenAI prefix) answers the same."""
 
 from typing import Annotated, Any
 
@@ -11,9 +16,10 @@ from app.serving.dependencies import get_repository
 from app.serving.guards import read_json_body
 from app.serving.jobs import data_plane_of
 from app.serving.kserve_v1.codec import PREDICT_EXAMPLE, decode_predict, encode_predictions
+from app.serving.openai.codec import model_object
 from app.serving.protocol_errors import ErrorKeyRoute, error_responses
 
-router = APIRouter(prefix="/v1", tags=["v1"], route_class=ErrorKeyRoute)
+router = APIRouter(tags=["v1"], route_class=ErrorKeyRoute)
 PREDICT_BODY: dict[str, Any] = {
     "requestBody": {"required": True, "content": {"application/json": {"example": PREDICT_EXAMPLE}}}
 }
@@ -26,24 +32,32 @@ async def require_served_name(
         raise HTTPException(404, f"Model with name {model_name} does not exist.")
 
 
-@router.get("/models")
-async def models(repository: Annotated[ModelRepository, Depends(get_repository)]) -> dict[str, list[str]]:
-    return {"models": list(repository.entries)}
+async def models(repository: Annotated[ModelRepository, Depends(get_repository)]) -> dict[str, Any]:
+    names = list(repository.entries)
+    return {"models": names, "object": "list", "data": [model_object(name) for name in names]}
 
 
-@router.get(
-    "/models/{model_name}", dependencies=[Depends(require_served_name)], responses=error_responses(404, 503)
-)
 async def model_ready(
     model_name: str, repository: Annotated[ModelRepository, Depends(get_repository)]
 ) -> dict[str, Any]:
     if repository.entries[model_name].state is not ModelState.READY:
         raise HTTPException(503, f"Model with name {model_name} is not ready.")
-    return {"name": model_name, "ready": True}
+    return {"name": model_name, "ready": True, **model_object(model_name)}
+
+
+for prefix in ("", "/openai"):
+    router.add_api_route(f"{prefix}/v1/models", models, methods=["GET"])
+    router.add_api_route(
+        f"{prefix}/v1/models/{{model_name}}",
+        model_ready,
+        methods=["GET"],
+        dependencies=[Depends(require_served_name)],
+        responses=error_responses(404, 503),
+    )
 
 
 @router.post(
-    "/models/{model_name}:predict",
+    "/v1/models/{model_name}:predict",
     dependencies=[Depends(require_served_name)],
     openapi_extra=PREDICT_BODY,
     responses=error_responses(400, 401, 404, 413, 429, 503, 504),

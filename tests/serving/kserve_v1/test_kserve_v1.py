@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from openai import NotFoundError, OpenAI
 
 from app.config import Settings
 from tests.live_server import SERVER_LAYOUTS, server_in_layout
@@ -55,8 +56,25 @@ def score(client: httpx.Client, input_data: dict[str, Any]) -> list[str]:
 
 def test_models_and_readiness(clients: dict[str, tuple[httpx.Client, str]]) -> None:
     client, name = clients["pretraining"]
-    assert client.get("/v1/models").json() == {"models": [name]}
-    assert client.get(f"/v1/models/{name}").json() == {"name": name, "ready": True}
+    for prefix in ("", "/openai"):
+        listed = client.get(f"{prefix}/v1/models").json()
+        assert listed["models"] == [name]  # KServe's
+        assert listed["object"] == "list" and [model["id"] for model in listed["data"]] == [name]  # OpenAI's
+        model = client.get(f"{prefix}/v1/models/{name}").json()
+        assert (model["name"], model["ready"], model["id"], model["object"]) == (name, True, name, "model")
+        assert client.get(f"{prefix}/v1/models/nope").status_code == 404
+
+
+def test_openais_client_lists_and_retrieves_the_models(clients: dict[str, tuple[httpx.Client, str]]) -> None:
+    client, name = clients["pretraining"]
+    for prefix in ("/v1", "/openai/v1"):
+        openai = OpenAI(base_url=str(client.base_url).rstrip("/") + prefix, api_key=API_KEY)
+        assert [model.id for model in openai.models.list()] == [name]
+        model = openai.models.retrieve(name)
+        assert (model.id, model.object, model.owned_by) == (name, "model", "bert-serving")
+        assert model.created > 0
+        with pytest.raises(NotFoundError):
+            openai.models.retrieve("nope")
 
 
 def test_fill_mask_with_kserves_own_request_equals_score(
