@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         description="Models held in memory at most; beyond, the least recently used one is unloaded, "
         "and loaded again when a request names it. Unset: no limit.",
     )
+    root_liveness: Literal["azure", "kserve"] = Field(
+        default="azure",
+        description="What GET / answers: azure: 200 `Healthy` in plain text (Azure ML's inference "
+        "server); kserve: 200 `{\"status\": \"alive\"}` (KServe's model server, which KServe's v1 client "
+        "reads). The KServe manifests set kserve.",
+    )
     host: str = Field(default="0.0.0.0", description="Address to listen on.")
     port: int = Field(default=5001, ge=1, le=65535, description="Port (5001, like Azure's inference server).")
     max_top_k: int = Field(default=100, ge=1, description="Largest `top_k` a request may ask for.")

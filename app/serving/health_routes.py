@@ -16,9 +16,12 @@ router = APIRouter()
 
 
 @router.get("/", response_class=PlainTextResponse, tags=["health"])
-async def root_liveness() -> str:
-    """Azure's liveness convention: 200 `Healthy` while the process runs."""
-    return "Healthy"
+async def root_liveness(settings: Annotated[Settings, Depends(get_settings)]) -> Response:
+    """200 while the process runs: Azure's plain `Healthy`, or with ROOT_LIVENESS=kserve KServe's
+    `{"status": "alive"}` (its v1 client's `is_server_live()` reads it)."""
+    if settings.root_liveness == "kserve":
+        return JSONResponse({"status": "alive"})
+    return PlainTextResponse("Healthy")
 
 
 @router.get("/health/live", tags=["health"])

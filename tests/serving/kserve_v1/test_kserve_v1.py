@@ -9,9 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from openai import NotFoundError, OpenAI
 
 from app.config import Settings
+from app.serving.app import create_app
+from tests.fakes import FakeFillMaskTask, served
 from tests.live_server import SERVER_LAYOUTS, server_in_layout
 
 # KServe's test/e2e/data/bert_fill_mask_v1.json
@@ -182,3 +185,17 @@ def test_predict_needs_the_api_key_and_counts_inputs(clients: dict[str, tuple[ht
     assert too_many.json() == {
         "error": f"'instances' has {limit + 1} inputs; the limit is {limit} per request. Split it."
     }
+
+
+@pytest.mark.parametrize("liveness", ["azure", "kserve"])
+def test_root_liveness_is_azures_or_as_kserves_v1_client_reads_it(liveness: str) -> None:
+    settings = Settings(model_id="fake-model", root_liveness=liveness)  # type: ignore[arg-type]
+    with TestClient(create_app(settings, load_model=lambda _: served(FakeFillMaskTask()))) as client:
+        root = client.get("/")
+        assert root.status_code == 200
+        if liveness == "azure":
+            assert (root.headers["content-type"].split(";")[0], root.text) == ("text/plain", "Healthy")
+        else:
+            # kserve.InferenceRESTClient(protocol="v1").is_server_live(), v0.14 to v0.20, word for word:
+            # `response.json().get("status").lower() == "alive"`
+            assert root.json().get("status").lower() == "alive"
