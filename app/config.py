@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     root_liveness: Literal["azure", "kserve"] = Field(
         default="azure",
         description="What GET / answers: azure: 200 `Healthy` in plain text (Azure ML's inference "
-        "server); kserve: 200 `{\"status\": \"alive\"}` (KServe's model server, which KServe's v1 client "
+        'server); kserve: 200 `{"status": "alive"}` (KServe\'s model server, which KServe\'s v1 client '
         "reads). The KServe manifests set kserve.",
     )
     host: str = Field(default="0.0.0.0", description="Address to listen on.")

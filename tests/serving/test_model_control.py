@@ -75,3 +75,18 @@ def test_tritonclient_loads_and_unloads_with_the_key() -> None:
         assert not client.is_model_ready("fake")
         client.load_model("fake", headers=AUTH)
         assert client.is_model_ready("fake")
+
+
+def test_a_load_that_brings_a_configuration_or_files_is_refused_saying_so() -> None:
+    fake = FakeFillMaskTask()
+    settings: dict[str, Any] = {"model_id": "fake", "model_control": "explicit", "api_key": "s3cret"}
+    with live_server(load_model=lambda *_: served(fake), **settings) as base_url:
+        client = triton.InferenceServerClient(base_url.removeprefix("http://"))
+        client.unload_model("fake", headers=AUTH)
+        with pytest.raises(InferenceServerException, match=r"configuration or files with a load \(config\)"):
+            client.load_model("fake", headers=AUTH, config='{"max_batch_size": 8}')
+        with pytest.raises(InferenceServerException, match=r"file:1/model.pt"):
+            client.load_model("fake", headers=AUTH, files={"file:1/model.pt": b"weights"})
+        assert not client.is_model_ready("fake"), "nothing was loaded without them"
+        client.load_model("fake", headers=AUTH)
+        assert client.is_model_ready("fake")

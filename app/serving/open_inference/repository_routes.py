@@ -3,7 +3,8 @@ their states, and loading and unloading one by name while the others serve (with
 behind the API key).
 
 An unload refuses the model's new requests and answers once those in flight are answered; a load
-that fails answers 400 with the reason, which the index keeps.
+that fails answers 400 with the reason, which the index keeps. A load that brings a configuration or
+files (Triton's `config`, `file:` parameters) answers 400: they would not be honoured.
 """
 
 from typing import Annotated, Any
@@ -31,6 +32,25 @@ class IndexRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ready: bool = False  # only the models ready to serve
+
+
+class LoadRequest(BaseModel):
+    """Triton's load body: `parameters` may carry a `config` (a model configuration in JSON) and
+    `file:<path>` contents (a model's files). This server loads what its model folders hold, so a
+    load that brings either is refused rather than done without them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parameters: dict[str, Any] = {}
+
+    def refusal(self) -> str | None:
+        brought = [name for name in self.parameters if name == "config" or name.startswith("file:")]
+        if not brought:
+            return None
+        return (
+            f"This server does not take a model's configuration or files with a load ({', '.join(brought)}): "
+            "it loads the model by name from its own folder (MODELS, MODEL_REPOSITORY). Load it without them."
+        )
 
 
 class IndexEntry(BaseModel):
@@ -92,7 +112,10 @@ MODEL_CONTROL = [Depends(require_model_control)]
     responses=error_responses(400, 401, 403, 404, 415, 503),
     openapi_extra=optional_body_example({}),
 )
-async def load(model_name: str, repository: Repository) -> dict[str, Any]:
+async def load(model_name: str, request: Request, repository: Repository) -> dict[str, Any]:
+    wanted: LoadRequest = await optional_body(request, LoadRequest)
+    if (refusal := wanted.refusal()) is not None:
+        raise InvalidRequestError(refusal)
     entry = await repository.load(model_name)
     if entry.state is not ModelState.READY:
         raise InvalidRequestError(f"failed to load '{model_name}': {entry.reason}")
