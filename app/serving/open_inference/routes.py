@@ -23,6 +23,7 @@ from app.serving.open_inference.codec import HEADER_LENGTH, inflate
 from app.serving.open_inference.infer_job import prepare_job
 from app.serving.open_inference.infer_request import decode_request
 from app.serving.open_inference.infer_response import infer_response
+from app.serving.open_inference.model_config import model_config
 from app.serving.open_inference.task_tensors import metadata_tensors, output_tensors
 from app.serving.open_inference.wire import (
     FILL_MASK_REQUEST_EXAMPLE,
@@ -99,6 +100,20 @@ async def model_metadata(
     return ModelMetadata(
         name=model_name, versions=[MODEL_VERSION], platform=PLATFORM, inputs=inputs, outputs=outputs
     )
+
+
+@router.get(
+    "/v2/models/{model_name}/versions/{model_version}/config",
+    dependencies=KNOWN_VERSION,
+    responses=error_responses(404, 503),
+)
+@router.get("/v2/models/{model_name}/config", dependencies=KNOWN_MODEL, responses=error_responses(404, 503))
+async def model_configuration(
+    model_name: str, request: Request, model: Annotated[ServedModel, Depends(get_named_model)]
+) -> dict[str, Any]:
+    """Triton's model configuration: tensors, batching and instances (docs/clients.md)."""
+    engine = request.app.state.serving.engine
+    return model_config(model_name, model, request.app.state.settings, engine.instances, PLATFORM)
 
 
 @router.get(

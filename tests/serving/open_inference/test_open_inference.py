@@ -12,6 +12,7 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
+from app.config import Settings
 from tests.live_server import SERVER_LAYOUTS, server_in_layout
 
 pytestmark = pytest.mark.e2e
@@ -113,6 +114,36 @@ def test_health_and_metadata_through_tritonclient(
         ("fill-mask", "text"),
         ("next-sentence-prediction", "text"),
         ("next-sentence-prediction", "text_pair"),
+    ]
+
+
+def test_tritons_tools_read_the_model_configuration(servers: dict[str, Served]) -> None:
+    defaults = Settings()
+    for served in servers.values():
+        client = client_for(served.url)
+        config = client.get_model_config(served.name)
+        assert config == client.get_model_config(served.name, "1")
+        metadata = client.get_model_metadata(served.name)
+        assert config["name"] == served.name and config["max_batch_size"] == 0
+        assert [tensor["name"] for tensor in config["input"]] == list(
+            dict.fromkeys(t["name"] for t in metadata["inputs"])
+        )
+        assert {tensor["data_type"] for tensor in config["input"]} == {"TYPE_STRING"}
+        assert {tensor["name"] for tensor in config["output"]} == {t["name"] for t in metadata["outputs"]}
+        batching = config["dynamic_batching"]
+        assert batching["preferred_batch_size"] == [defaults.max_batch_size]
+        assert batching["default_queue_policy"]["max_queue_size"] == defaults.max_queued_inputs
+        engine = httpx.get(f"{served.url}/health/ready").json()["engine"]
+        assert config["instance_group"] == [
+            {"name": served.name, "kind": "KIND_CPU", "count": engine["instances"]}
+        ]
+        with pytest.raises(InferenceServerException, match="nope"):
+            client.get_model_config("nope")
+    nsp = client_for(servers["pretraining"].url).get_model_config(servers["pretraining"].name)
+    # fill-mask reads text alone; next-sentence prediction text and text_pair: text_pair is optional.
+    assert nsp["input"] == [
+        {"name": "text", "data_type": "TYPE_STRING", "dims": [-1]},
+        {"name": "text_pair", "data_type": "TYPE_STRING", "dims": [-1], "optional": True},
     ]
 
 
