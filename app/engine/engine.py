@@ -68,7 +68,7 @@ class InferenceEngine:
         limits: BatchLimits | None = None,
         *,
         instances: EngineInstances | None = None,
-        on_batch: Callable[[Task[Any], int, int, float], None] | None = None,
+        on_batch: Callable[[Task[Any], int, int, float, float], None] | None = None,
         on_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.limits = limits or BatchLimits()
@@ -254,6 +254,7 @@ class InferenceEngine:
 
     def _run_batch(self, batch: list[WorkItem]) -> None:
         task = batch[0].task
+        began = time.monotonic()  # the inputs' wait in the queue ends here
         started = time.perf_counter()
         try:
             outputs = task.forward([item.feature for item in batch])
@@ -265,7 +266,7 @@ class InferenceEngine:
             for item in batch:
                 self._run_batch([item])
             return
-        self._post(self._finish_batch, task, batch, outputs, time.perf_counter() - started)
+        self._post(self._finish_batch, task, batch, outputs, time.perf_counter() - started, began)
 
     def _run_exclusive(self, exclusive: ExclusiveWork) -> None:
         try:
@@ -285,11 +286,13 @@ class InferenceEngine:
     # Back on the event loop.
 
     def _finish_batch(
-        self, task: Task[Any], batch: list[WorkItem], outputs: list[Any], seconds: float
+        self, task: Task[Any], batch: list[WorkItem], outputs: list[Any], seconds: float, began: float
     ) -> None:
+        """`on_batch(task, inputs, tokens, compute seconds, queued seconds summed over the inputs)`."""
         if self._on_batch is not None:
             tokens = sum(len(item.feature.input_ids) for item in batch)
-            self._on_batch(task, len(batch), tokens, seconds)
+            queued = sum(began - item.enqueued_at for item in batch)
+            self._on_batch(task, len(batch), tokens, seconds, queued)
         for item, output in zip(batch, outputs, strict=True):
             _settle_future(item.future, output)
 

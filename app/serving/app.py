@@ -40,6 +40,7 @@ from app.serving.metrics import GAUGE_REFRESH_S, ServiceMetrics
 from app.serving.observability import RequestContextMiddleware
 from app.serving.open_inference.repository_routes import router as repository_router
 from app.serving.open_inference.routes import router as open_inference_router
+from app.serving.open_inference.statistics_routes import router as statistics_router
 from app.serving.openai.routes import router as openai_router
 from app.serving.playground_routes import router as playground_router
 from app.serving.tei.routes import router as tei_router
@@ -172,6 +173,7 @@ def create_app(
     app.include_router(azure_router)
     app.include_router(huggingface_router)
     app.include_router(repository_router)  # before /v2's catch-all
+    app.include_router(statistics_router)  # before /v2/models/{model_name}
     app.include_router(open_inference_router)
     app.include_router(kserve_v1_router)
     app.include_router(tei_router)

@@ -6,6 +6,7 @@ on any front-end sums them (prometheus-client's multiprocess mode). The gauges a
 GAUGE_REFRESH_S by each process (`refresh`), since a callback can only be read in its own process."""
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -52,7 +53,7 @@ class ServiceMetrics:
         self._compilations_counted = 0
         self.registry = CollectorRegistry()
         self._request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        self._model_series: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._model_series: dict[tuple[str, int], tuple[Any, ...]] = {}
         self.requests = Counter(
             "bert_serving_requests",
             "HTTP requests by method, route and status.",
@@ -135,6 +136,38 @@ class ServiceMetrics:
             ["model"],
             registry=self.registry,
         )
+        # What Triton's statistics extension reports (`/v2/models/<name>/stats`), whole-server.
+        self.model_request_outcome_seconds = Counter(
+            "bert_serving_model_request_outcome_seconds",
+            "Seconds from request to response, summed, by model and outcome (success: 2xx; fail).",
+            ["model", "outcome"],
+            registry=self.registry,
+        )
+        self.model_queue_seconds = Counter(
+            "bert_serving_model_queue_seconds",
+            "Seconds each input waited in the queue before its batch, summed, by model.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.batches_by_size = Counter(
+            "bert_serving_batches_by_size",
+            "Batches by model and their exact number of inputs.",
+            ["model", "batch_size"],
+            registry=self.registry,
+        )
+        self.batch_seconds_by_size = Counter(
+            "bert_serving_batch_seconds_by_size",
+            "Seconds computing batches, by model and their exact number of inputs.",
+            ["model", "batch_size"],
+            registry=self.registry,
+        )
+        self.model_last_inference = Gauge(
+            "bert_serving_model_last_inference_timestamp_seconds",
+            "When the model last answered an inference request (Unix time).",
+            ["model"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
         self.models_loaded = Gauge(
             "bert_serving_models_loaded",
             "Models loaded and ready to serve.",
@@ -187,17 +220,25 @@ class ServiceMetrics:
         key = (model, status)
         series = self._model_series.get(key)
         if series is None:
+            outcome = "success" if 200 <= status < 300 else "fail"
             series = self._model_series[key] = (
                 self.model_requests.labels(model=model, status=str(status)),
                 self.model_request_seconds.labels(model=model),
+                self.model_request_outcome_seconds.labels(model=model, outcome=outcome),
+                self.model_last_inference.labels(model=model),
             )
         series[0].inc()
         series[1].observe(seconds)
+        series[2].inc(seconds)
+        series[3].set(time.time())
 
-    def observe_batch(self, model: str, size: int, tokens: int, seconds: float) -> None:
+    def observe_batch(self, model: str, size: int, tokens: int, seconds: float, queued: float = 0.0) -> None:
         self.batch_size.labels(model=model).observe(size)
         self.batch_tokens.labels(model=model).observe(tokens)
         self.model_busy_seconds.labels(model=model).inc(seconds)
+        self.model_queue_seconds.labels(model=model).inc(queued)
+        self.batches_by_size.labels(model=model, batch_size=str(size)).inc()
+        self.batch_seconds_by_size.labels(model=model, batch_size=str(size)).inc(seconds)
 
     def track(
         self,
@@ -232,6 +273,15 @@ class ServiceMetrics:
 
     def count_refused_connection(self, reason: str) -> None:
         self.refused_connections.labels(reason).inc()
+
+    def samples(self) -> Iterator[Any]:
+        """Every sample of the server's series (every process's, summed, with WORKERS=N)."""
+        registry = self.registry
+        if self.multiprocess:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+        for family in registry.collect():
+            yield from family.samples
 
     def render(self) -> bytes:
         if self.multiprocess:  # every process's files, summed

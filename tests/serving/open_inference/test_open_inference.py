@@ -1,6 +1,7 @@
 """tritonclient, unchanged, against a running server for every task: health, metadata and infer
 with binary and JSON tensors both ways; answers equal /score's and transformers' pipelines'."""
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -319,3 +320,47 @@ def test_response_id_is_the_request_id_when_the_client_sends_none(servers: dict[
         f"{url}/v2/models/{name}/infer", json=body, headers={**AUTH, "x-request-id": "trace-1"}
     )
     assert response.json()["id"] == "trace-1" and response.headers["x-request-id"] == "trace-1"
+
+
+def test_statistics_count_what_the_model_did(servers: dict[str, Served]) -> None:
+    url, name = servers["text-classification"]
+    client = client_for(url)
+
+    def stats() -> dict[str, Any]:
+        (model,) = client.get_inference_statistics(name, headers=auth())["model_stats"]
+        return model
+
+    before = stats()
+    infer(url, name, {"text": CLASSIFIED}, ["label"], (True, True))
+    with pytest.raises(InferenceServerException):
+        infer(url, name, {"text": ["x"]}, ["label"], (True, True), top_k=0)  # a 400: a failure
+    deadline = time.monotonic() + 10  # a request is counted once its answer is sent
+    while (after := stats())["inference_stats"]["fail"]["count"] == before["inference_stats"]["fail"][
+        "count"
+    ]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    grown = {
+        key: after["inference_stats"][key]["count"] - before["inference_stats"][key]["count"]
+        for key in ("success", "fail", "queue")
+    }
+    assert grown == {"success": 1, "fail": 1, "queue": len(CLASSIFIED)}
+    assert after["inference_count"] - before["inference_count"] == len(CLASSIFIED)
+    assert after["execution_count"] > before["execution_count"]
+    assert after["name"] == name and after["version"] == "1" and after["last_inference"] > 0
+    inference = after["inference_stats"]
+    assert (
+        inference["compute_infer"]["count"] == after["execution_count"]
+        and inference["compute_infer"]["ns"] > 0
+    )
+    assert inference["success"]["ns"] > 0
+    batches = after["batch_stats"]
+    assert sum(batch["compute_infer"]["count"] for batch in batches) == after["execution_count"]
+    assert (
+        sum(batch["batch_size"] * batch["compute_infer"]["count"] for batch in batches)
+        == after["inference_count"]
+    )
+    every = client.get_inference_statistics(headers=auth())["model_stats"]
+    assert [model["name"] for model in every] == [name]
+    with pytest.raises(InferenceServerException, match="nope"):
+        client.get_inference_statistics("nope")
