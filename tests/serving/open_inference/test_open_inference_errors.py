@@ -130,7 +130,7 @@ def test_malformed_requests_get_400_in_the_protocols_shape(client: TestClient, c
         ("POST", "/v2/models/bert/infer", "Unknown model 'bert'"),
         ("GET", "/v2/models/fake/versions/2", "has no version '2'; it has version 1"),
         ("POST", "/v2/models/fake/versions/2/infer", "has no version '2'"),
-        ("GET", "/v2/models/fake/config", "No route GET /v2/models/fake/config"),
+        ("GET", "/v2/models/fake/trace/setting", "No route GET /v2/models/fake/trace/setting"),
         ("POST", "/v2/repository/lost", "No route POST"),
     ],
 )
