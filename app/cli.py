@@ -1,7 +1,6 @@
 """Command line: `python -m app serve|batch|evaluate|finetune ...`; the work lives in the packages."""
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -14,8 +13,7 @@ from app.config import TASK_NAMES, Settings, settings_error
 from app.finetuning.cli import add_finetune_parser
 from app.install_sets import missing_train_extra
 from app.logs import configure_logging, configure_request_log
-
-logger = logging.getLogger(__name__)
+from app.workers.sizing import front_ends_of
 
 PRECISION_CHOICES = ["auto", "fp32", "bf16", "fp16", "int8"]
 
@@ -236,7 +234,7 @@ ONEDNN_CACHE_DEFAULT = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16"}
 
 
 def serve(settings: Settings) -> int:
-    front_ends = auto_front_ends(settings) if settings.workers == "auto" else settings.workers
+    front_ends = front_ends_of(settings)
     if front_ends > 1:
         from app.workers.supervisor import serve_with_workers
 
@@ -261,18 +259,6 @@ def serve(settings: Settings) -> int:
     server.run()
     serving = app.state.serving
     return 1 if serving.load_error is not None or (serving.engine and serving.engine.failure) else 0
-
-
-def auto_front_ends(settings: Settings) -> int:
-    import torch
-
-    from app.runtime import available_cpus
-    from app.workers.sizing import front_ends_for
-
-    gpu = settings.device == "cuda" or (settings.device == "auto" and torch.cuda.is_available())
-    front_ends = front_ends_for(available_cpus(), gpu)
-    logger.info("WORKERS=auto: %d front-end processes", front_ends)
-    return front_ends
 
 
 def main(argv: list[str] | None = None) -> int:

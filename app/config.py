@@ -84,9 +84,8 @@ class Settings(BaseSettings):
     )
     root_liveness: Literal["azure", "kserve"] = Field(
         default="azure",
-        description="What GET / answers: azure: 200 `Healthy` in plain text (Azure ML's inference "
-        'server); kserve: 200 `{"status": "alive"}` (KServe\'s model server, which KServe\'s v1 client '
-        "reads). The KServe manifests set kserve.",
+        description='What GET / answers: azure: `Healthy` (plain text, as Azure ML); kserve: `{"status": '
+        '"alive"}`, which KServe\'s v1 client reads (the KServe manifests set it).',
     )
     host: str = Field(default="0.0.0.0", description="Address to listen on.")
     port: int = Field(default=5001, ge=1, le=65535, description="Port (5001, like Azure's inference server).")
@@ -127,11 +126,9 @@ class Settings(BaseSettings):
     )
     instances: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field(
         default=1,
-        description="Model instances: batches the engine runs at once over one copy of the weights, "
-        "each on an equal share of torch's threads. More raise a CPU's throughput under load (small "
-        "batches do not keep every core busy); a lone long input runs on fewer threads. auto: the "
-        "count a probe batch runs fastest at start (1 for a compiled encoder, whose runner holds the "
-        "GIL through a call, and on a GPU). Above 1, COMPILE=auto serves eager.",
+        description="Batches the engine runs at once over one copy of the weights, each on an equal "
+        "share of torch's threads: more throughput under load on a CPU. auto: the count a probe batch "
+        "runs fastest at start (1 when compiled or on a GPU). Above 1, COMPILE=auto serves eager.",
     )
     torch_threads: int | None = Field(
         default=None, ge=1, description="torch intra-op threads. Unset: the CPUs this process may use."

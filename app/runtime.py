@@ -139,9 +139,14 @@ def available_cpus() -> int:
     return count
 
 
+def intra_op_threads(torch_threads: int | None) -> int:
+    """TORCH_THREADS, else every CPU this process may use."""
+    return torch_threads or available_cpus()
+
+
 def configure_threads(torch_threads: int | None) -> int:
     """One batch runs at a time, so torch gets every usable core and no inter-op pool on top."""
-    threads = torch_threads or available_cpus()
+    threads = intra_op_threads(torch_threads)
     torch.set_num_threads(threads)
     with contextlib.suppress(RuntimeError):  # already set, or parallel work already started
         torch.set_num_interop_threads(1)

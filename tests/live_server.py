@@ -66,9 +66,19 @@ def server_in_layout(layout: str, timeout_s: float = 180, **settings: Any) -> It
         stderr=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}"
+    with ready_process(server, base_url, timeout_s):
+        yield base_url
+
+
+@contextmanager
+def ready_process(
+    server: "subprocess.Popen[Any]", base_url: str, timeout_s: float = 180
+) -> Iterator["subprocess.Popen[Any]"]:
+    """A server process, once ready at `base_url`; stopped (SIGTERM, then SIGKILL) on the way out,
+    unless its test stopped it."""
     try:
         wait_until_ready(base_url, server, timeout_s)
-        yield base_url
+        yield server
     finally:
         server.terminate()
         try:

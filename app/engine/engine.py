@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,6 +28,7 @@ import torch
 from app.engine.batching import select_batch
 from app.engine.heap import then_release_free_heap
 from app.engine.instances import EngineInstances
+from app.engine.work import ExclusiveWork, WorkItem, settle_all, settle_future
 from app.errors import DeadlineExceededError, EngineStoppedError, QueueFullError
 from app.tasks.base import Feature, Task
 
@@ -42,24 +43,6 @@ class BatchLimits:
     max_batch_size: int = 32
     max_wait_ms: float = 0
     max_queued_inputs: int = 2048
-
-
-@dataclass
-class WorkItem:
-    task: Task[Any]
-    feature: Feature
-    future: "asyncio.Future[Any]"
-    deadline: float | None = None  # time.monotonic() after which the answer is no longer wanted
-    enqueued_at: float = field(default_factory=time.monotonic)
-
-    def expired(self, now: float) -> bool:
-        return self.deadline is not None and now > self.deadline
-
-
-@dataclass
-class ExclusiveWork:
-    work: Callable[[], Any]
-    future: "asyncio.Future[Any]"
 
 
 class InferenceEngine:
@@ -184,7 +167,7 @@ class InferenceEngine:
             # What this thread held is answered too: nothing it took is left unanswered.
             in_hand = work if isinstance(work, list) else []
             if isinstance(work, ExclusiveWork):
-                self._post(_settle_future, work.future, EngineStoppedError("The inference worker stopped."))
+                self._post(settle_future, work.future, EngineStoppedError("The inference worker stopped."))
             with self._ready:
                 first = self.failure is None  # or another instance died first and stopped the rest
                 if first:
@@ -236,7 +219,7 @@ class InferenceEngine:
                 (expired if item.expired(now) else live).append(item)
         if expired:
             error = DeadlineExceededError("The request's deadline passed before its inputs ran.")
-            self._post(_settle_all, expired, error)
+            self._post(settle_all, expired, error)
         if not live:
             self._queue.clear()
             return []
@@ -260,7 +243,7 @@ class InferenceEngine:
             outputs = task.forward([item.feature for item in batch])
         except Exception as exc:
             if len(batch) == 1:
-                self._post(_settle_all, batch, exc)
+                self._post(settle_all, batch, exc)
                 return
             logger.warning("A batch of %d failed (%r); retrying its inputs one by one", len(batch), exc)
             for item in batch:
@@ -273,7 +256,7 @@ class InferenceEngine:
             outcome = exclusive.work()
         except Exception as exc:
             outcome = exc
-        self._post(_settle_future, exclusive.future, outcome)
+        self._post(settle_future, exclusive.future, outcome)
 
     def _post(self, callback: Callable[..., None], *args: Any) -> None:
         """`callback(*args)` on the event loop, soon."""
@@ -294,7 +277,7 @@ class InferenceEngine:
             queued = sum(began - item.enqueued_at for item in batch)
             self._on_batch(task, len(batch), tokens, seconds, queued)
         for item, output in zip(batch, outputs, strict=True):
-            _settle_future(item.future, output)
+            settle_future(item.future, output)
 
     def _worker_died(self, failure: BaseException, abandoned: list[WorkItem]) -> None:
         logger.error("The inference worker died: %r", failure)
@@ -303,7 +286,7 @@ class InferenceEngine:
             self._on_failure(failure)
 
     def _abandon(self, failure: BaseException, abandoned: list[WorkItem]) -> None:
-        _settle_all(abandoned, EngineStoppedError("The inference worker stopped before this input ran."))
+        settle_all(abandoned, EngineStoppedError("The inference worker stopped before this input ran."))
         self._abandon_exclusive()
 
     def _abandon_exclusive(self) -> None:
@@ -311,7 +294,7 @@ class InferenceEngine:
             waiting = list(self._exclusive)
             self._exclusive.clear()
         for exclusive in waiting:
-            _settle_future(exclusive.future, EngineStoppedError("The inference worker stopped."))
+            settle_future(exclusive.future, EngineStoppedError("The inference worker stopped."))
 
     async def close(self) -> None:
         """Stop after the batch that runs now; inputs still queued are answered that the engine stopped."""
@@ -323,7 +306,7 @@ class InferenceEngine:
         with self._ready:
             abandoned = list(self._queue)
             self._queue.clear()
-        _settle_all(abandoned, EngineStoppedError("The inference worker stopped before this input ran."))
+        settle_all(abandoned, EngineStoppedError("The inference worker stopped before this input ran."))
         self._abandon_exclusive()
         self.stop_preparing()
 
@@ -332,17 +315,3 @@ class InferenceEngine:
 
     def stop_preparing(self) -> None:
         self._preparer.shutdown(wait=False, cancel_futures=True)
-
-
-def _settle_all(items: list[WorkItem], outcome: BaseException) -> None:
-    for item in items:
-        _settle_future(item.future, outcome)
-
-
-def _settle_future(future: "asyncio.Future[Any]", outcome: Any) -> None:
-    if future.done():
-        return
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)

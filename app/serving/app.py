@@ -17,7 +17,7 @@ from app.engine.engine import InferenceEngine
 from app.errors import ModelLoadError, exception_text, register_exception_handlers
 from app.repository.repository import ModelLoader, ModelRepository
 from app.repository.specs import model_specs
-from app.runtime import available_cpus
+from app.runtime import intra_op_threads
 from app.serving.admission import AdmissionControl, AdmissionMiddleware
 from app.serving.azure.routes import router as azure_router
 from app.serving.azure.schemas import ScoreRequest
@@ -80,7 +80,7 @@ def create_app(
         return state.repository.name_of(task) if state.repository is not None else "?"
 
     engine: InferenceEngine
-    total_threads = settings.torch_threads or available_cpus()
+    total_threads = intra_op_threads(settings.torch_threads)
     if engine_address is None:
         engine = InferenceEngine(
             batch_limits_for(settings),

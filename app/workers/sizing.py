@@ -9,7 +9,12 @@ CPUs after. Below 4 CPUs one process measured best (the hop's CPU is not paid ba
 10,000 or more short sentences/s, so it gets a front-end per two host CPUs, up to 8.
 """
 
+import logging
 import math
+
+from app.config import Settings
+
+logger = logging.getLogger(__name__)
 
 SINGLE_PROCESS_BELOW_CPUS = 4
 GPU_FRONT_ENDS_MAX = 8
@@ -22,3 +27,17 @@ def front_ends_for(cpus: int, gpu: bool) -> int:
     if cpus < SINGLE_PROCESS_BELOW_CPUS:
         return 1
     return 1 + math.ceil(cpus / 16)
+
+
+def front_ends_of(settings: Settings) -> int:
+    """WORKERS as a count: itself, or with `auto` the count for this machine."""
+    if settings.workers != "auto":
+        return settings.workers
+    import torch
+
+    from app.runtime import available_cpus
+
+    gpu = settings.device == "cuda" or (settings.device == "auto" and torch.cuda.is_available())
+    front_ends = front_ends_for(available_cpus(), gpu)
+    logger.info("WORKERS=auto: %d front-end processes", front_ends)
+    return front_ends

@@ -23,6 +23,7 @@ from app.runtime import available_cpus
 from app.serving.app import create_app
 from bench.server_process import ROOT, free_port, wait_until_ready
 from tests.conftest import wait_until_ready as wait_until_app_ready
+from tests.live_server import ready_process
 from tests.minilm import minilm_folder
 
 pytestmark = pytest.mark.e2e
@@ -102,15 +103,8 @@ def running_server(models: list[str], **env: str) -> Iterator[tuple[str, "subpro
     port = free_port()
     server = start_server(models, 2, port, **env)
     base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(base_url, server, timeout_s=180)
+    with ready_process(server, base_url):
         yield base_url, server
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        finally:
-            server.kill()
 
 
 @pytest.fixture(scope="module")

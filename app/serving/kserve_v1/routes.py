@@ -1,9 +1,7 @@
 """The /v1 routes: the model list, a model's readiness, and `:predict` (behind the API key).
 
-`GET /v1/models` and `/v1/models/<name>` are also OpenAI's paths (`client.models.list()`,
-`retrieve()`), so they answer in one shape both clients read: KServe's keys (`models`; `name`,
-`ready`) beside OpenAI's (`object`, `data`; `id`, `created`, `owned_by`). Each client reads its own
-and ignores the other's. `/openai/v1/models...` (KServe's OpenAI prefix) answers the same."""
+`GET /v1/models` and `/v1/models/<name>` are OpenAI's paths too, so they answer in the shape both
+clients read (app.serving.model_listing), also under KServe's OpenAI prefix, `/openai/v1/models`."""
 
 from typing import Annotated, Any
 
@@ -16,7 +14,7 @@ from app.serving.dependencies import get_repository
 from app.serving.guards import read_json_body
 from app.serving.jobs import data_plane_of
 from app.serving.kserve_v1.codec import PREDICT_EXAMPLE, decode_predict, encode_predictions
-from app.serving.openai.codec import model_object
+from app.serving.model_listing import model_list, ready_model
 from app.serving.protocol_errors import ErrorKeyRoute, error_responses
 
 router = APIRouter(tags=["v1"], route_class=ErrorKeyRoute)
@@ -33,8 +31,7 @@ async def require_served_name(
 
 
 async def models(repository: Annotated[ModelRepository, Depends(get_repository)]) -> dict[str, Any]:
-    names = list(repository.entries)
-    return {"models": names, "object": "list", "data": [model_object(name) for name in names]}
+    return model_list(list(repository.entries))
 
 
 async def model_ready(
@@ -42,7 +39,7 @@ async def model_ready(
 ) -> dict[str, Any]:
     if repository.entries[model_name].state is not ModelState.READY:
         raise HTTPException(503, f"Model with name {model_name} is not ready.")
-    return {"name": model_name, "ready": True, **model_object(model_name)}
+    return ready_model(model_name)
 
 
 for prefix in ("", "/openai"):

@@ -8,7 +8,6 @@ OpenAI's `{"error": {"message", "type", "param", "code"}}`.
 """
 
 import base64
-import time
 from typing import Any, Literal
 
 import numpy as np
@@ -59,16 +58,6 @@ def _encoded(vector: list[float], encoding_format: str) -> list[float] | str:
     if encoding_format == "base64":
         return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
     return vector
-
-
-# OpenAI's `created` for a model: here, when this server process started.
-STARTED = int(time.time())
-OWNER = "bert-serving"
-
-
-def model_object(name: str) -> dict[str, Any]:
-    """One model as OpenAI's `GET /v1/models` lists it (`openai`'s `Model`)."""
-    return {"id": name, "object": "model", "created": STARTED, "owned_by": OWNER}
 
 
 def openai_error(status: int, message: str) -> dict[str, Any]:

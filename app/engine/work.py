@@ -1,0 +1,42 @@
+"""What the engine's queue holds, and how each is answered: a request's input (`WorkItem`) or work
+that must run while no batch does (`ExclusiveWork`), each with the future its caller awaits."""
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.tasks.base import Feature, Task
+
+
+@dataclass
+class WorkItem:
+    task: Task[Any]
+    feature: Feature
+    future: "asyncio.Future[Any]"
+    deadline: float | None = None  # time.monotonic() after which the answer is no longer wanted
+    enqueued_at: float = field(default_factory=time.monotonic)
+
+    def expired(self, now: float) -> bool:
+        return self.deadline is not None and now > self.deadline
+
+
+@dataclass
+class ExclusiveWork:
+    work: Callable[[], Any]
+    future: "asyncio.Future[Any]"
+
+
+def settle_all(items: list[WorkItem], outcome: BaseException) -> None:
+    for item in items:
+        settle_future(item.future, outcome)
+
+
+def settle_future(future: "asyncio.Future[Any]", outcome: Any) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
