@@ -13,7 +13,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX_URL ?=
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL))
 
-.PHONY: install lock serve test test-fast lint format bench browser image image-test clean
+.PHONY: install lock proto serve test test-fast lint format bench browser image image-test clean
 
 $(STAMP): pyproject.toml requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ lock: $(STAMP)  ## requirements/{dev,serve,train,build}.txt from pyproject.toml 
 	$(LOCK) -c requirements/dev.txt pyproject.toml -o requirements/serve.txt
 	$(LOCK) -c requirements/dev.txt pyproject.toml --extra train -o requirements/train.txt
 	$(LOCK) -c requirements/dev.txt --group pyproject.toml:build -o requirements/build.txt
+
+PROTOS := app/serving/grpc_service/protos
+proto: $(STAMP)  ## app/serving/grpc_service/generated/ from its .proto (the generated code is committed)
+	$(BIN)/python -m grpc_tools.protoc -I $(PROTOS) --python_out=$(PROTOS)/../generated \
+		--pyi_out=$(PROTOS)/../generated $(PROTOS)/open_inference.proto
 
 serve: $(STAMP)  ## serve bert-base-cased (or MODEL_ID / --model) on port 5001
 	$(BIN)/python -m app serve

@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="Address to listen on (env HOST, default 0.0.0.0).")
     serve.add_argument("--port", type=int, help="Port (env PORT, default 5001).")
+    serve.add_argument("--grpc-port", type=int, help="gRPC port (env GRPC_PORT; unset: off).")
     serve.add_argument(
         "--precision",
         choices=PRECISION_CHOICES,
@@ -207,6 +208,7 @@ SETTINGS_FLAGS = (
     "workers",
     "instances",
     "port",
+    "grpc_port",
     "precision",
     "device",
     "compile",

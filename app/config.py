@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="0.0.0.0", description="Address to listen on.")
     port: int = Field(default=5001, ge=1, le=65535, description="Port (5001, like Azure's inference server).")
+    grpc_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the Open Inference Protocol over gRPC (tritonclient.grpc, KServe's "
+        "InferenceGRPCClient), on HOST; unset: no gRPC. The image and the KServe manifests set 8081.",
+    )
     max_top_k: int = Field(default=100, ge=1, description="Largest `top_k` a request may ask for.")
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
 

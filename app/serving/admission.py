@@ -103,8 +103,12 @@ class AdmissionControl:
 
 
 def is_authorized(scope: Scope, api_key: str) -> bool:
-    """`Authorization: Bearer <key>`, compared in constant time."""
     authorization = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
+    return bearer_matches(authorization, api_key)
+
+
+def bearer_matches(authorization: bytes, api_key: str) -> bool:
+    """`Bearer <key>` (an HTTP header, or gRPC's `authorization` metadata), compared in constant time."""
     scheme, _, presented = authorization.partition(b" ")
     return scheme.lower() == b"bearer" and hmac.compare_digest(presented.strip(), api_key.encode())
 

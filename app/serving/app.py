@@ -23,6 +23,7 @@ from app.serving.azure.routes import router as azure_router
 from app.serving.azure.schemas import ScoreRequest
 from app.serving.body_receiver import BodyLimits
 from app.serving.docs_routes import router as docs_router
+from app.serving.grpc_service.server import GrpcPortError, GrpcServer
 from app.serving.health_routes import router as health_router
 from app.serving.huggingface.routes import router as huggingface_router
 from app.serving.inference_lane import InferenceLane
@@ -131,10 +132,22 @@ def create_app(
             fail(state.load_error)
             yield
             return
+        grpc_server = None
+        if settings.grpc_port is not None:  # bound before any model loads: a port in use fails fast
+            grpc_server = GrpcServer(app.state, reuse_port=engine_address is not None)
+            try:
+                await grpc_server.start()
+            except GrpcPortError as exc:
+                state.load_error = exc.message
+                fail(exc.message)
+                yield
+                return
         loading = asyncio.create_task(load_models(state))
         loading.add_done_callback(finish_loading)
         background = [asyncio.create_task(coroutine) for coroutine in background_work()]
         yield
+        if grpc_server is not None:
+            await grpc_server.stop(settings.drain_timeout_s)
         loading.cancel()
         for work in background:
             work.cancel()

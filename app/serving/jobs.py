@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import Request
 
@@ -25,6 +25,17 @@ from app.tasks.base import Task
 from app.tasks.checkpoint import ServedModel
 
 DISCONNECT_POLL_S = 0.25
+
+
+class Caller(Protocol):
+    """Who asks: an HTTP request (Starlette's `Request`), or a gRPC call
+    (`app.serving.grpc_service.calls.GrpcCall`). The data plane writes the request's log fields to
+    `state.log_fields` and asks whether the client is still there."""
+
+    @property
+    def state(self) -> Any: ...
+
+    async def is_disconnected(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,7 @@ class DataPlane:
     name: str
     repository: ModelRepository
 
-    async def run(self, request: Request, job: InferenceJob) -> list[Any]:
+    async def run(self, request: Caller, job: InferenceJob) -> list[Any]:
         """Each example's result record, from the served task named by the job."""
         check_text_sizes(job.examples, self.settings)
         task = self.model.task(job.task)  # a task this checkpoint cannot answer: 400 saying why
@@ -62,17 +73,24 @@ class DataPlane:
             return await predict_for_client(request, self.engine, task, job.examples, job.options, timeout_ms)
 
 
+def data_plane(
+    request: Request, name: str | None = None
+) -> contextlib.AbstractAsyncContextManager[DataPlane]:
+    """The named model's plane (the default model's without a name) while the request uses it."""
+    return serving_plane(request.app.state, request, name)
+
+
 @contextlib.asynccontextmanager
-async def data_plane(request: Request, name: str | None = None) -> AsyncIterator[DataPlane]:
-    """The named model's plane (the default model's without a name) while the request uses it: an
+async def serving_plane(app_state: Any, caller: Caller, name: str | None) -> AsyncIterator[DataPlane]:
+    """The named model's plane of the app whose `app.state` this is, while `caller` uses it: an
     unload waits for it. 404 for a name the server does not serve; 503 while the model is not ready."""
-    serving: ServingState = request.app.state.serving
+    serving: ServingState = app_state.serving
     repository = serving.serving_repository()
     name = name or repository.default_name
     if name in repository.entries:  # a name not served is no label: clients choose them
-        request.state.log_fields = {"model": name}
+        caller.state.log_fields = {"model": name}
     async with repository.serving(name) as model:
-        yield DataPlane(serving.engine, model, request.app.state.settings, name, repository)
+        yield DataPlane(serving.engine, model, app_state.settings, name, repository)
 
 
 def data_plane_of(request: Request) -> contextlib.AbstractAsyncContextManager[DataPlane]:
@@ -84,7 +102,7 @@ def data_plane_of(request: Request) -> contextlib.AbstractAsyncContextManager[Da
 
 
 async def predict_for_client(
-    request: Request,
+    request: Caller,
     engine: InferenceEngine,
     task: Task[Any],
     examples: Sequence[Any],
@@ -111,7 +129,7 @@ class ClientWatch:
     are answered before it first fires (a task and `asyncio.wait` per request cost more than the
     data plane's own work with a small model)."""
 
-    def __init__(self, request: Request, deadline: float, timeout_ms: int) -> None:
+    def __init__(self, request: Caller, deadline: float, timeout_ms: int) -> None:
         self.request, self.deadline, self.timeout_ms = request, deadline, timeout_ms
         task = asyncio.current_task()
         assert task is not None

@@ -5,6 +5,8 @@ import logging
 import random
 import re
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,8 +38,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        request_id = _safe(headers.get("x-request-id")) or new_request_id()
-        client_request_id = _safe(headers.get("x-ms-client-request-id"))
+        request_id = safe_request_id(headers.get("x-request-id")) or new_request_id()
+        client_request_id = safe_request_id(headers.get("x-ms-client-request-id"))
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -55,27 +57,49 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_ids)
         finally:
-            seconds = time.perf_counter() - started
             # The router records the route it matched: a bounded label set, unlike raw paths.
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.observe_request(scope["method"], route, status, seconds)
-            log_fields = scope["state"].get("log_fields", {})
-            if "model" in log_fields:  # set by the data plane: an inference request
-                self.metrics.observe_model_request(log_fields["model"], status, seconds)
-            if access_logger.isEnabledFor(logging.INFO):  # LOG_LEVEL=warning: no line to build
-                record = {
-                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    "event": "request",
-                    "request_id": request_id,
-                    "client_request_id": client_request_id,
-                    "method": scope["method"],
-                    "route": route,
-                    "status": status,
-                    "latency_ms": round(seconds * 1000, 2),
-                }
-                record.update(log_fields)
-                access_logger.info(json.dumps(record))
+            record_request(
+                self.metrics,
+                RequestRecord(scope["method"], route, request_id, client_request_id),
+                status,
+                time.perf_counter() - started,
+                scope["state"].get("log_fields", {}),
+            )
 
 
-def _safe(value: str | None) -> str | None:
+@dataclass(frozen=True)
+class RequestRecord:
+    """What the access log and the request metrics say of a request besides its outcome. gRPC
+    calls are recorded as method `GRPC` and their full method name as route."""
+
+    method: str
+    route: str
+    request_id: str
+    client_request_id: str | None = None
+
+
+def record_request(
+    metrics: ServiceMetrics, record: RequestRecord, status: int, seconds: float, log_fields: dict[str, Any]
+) -> None:
+    """Every protocol's request metrics and access-log line, once its answer is sent."""
+    metrics.observe_request(record.method, record.route, status, seconds)
+    if "model" in log_fields:  # set by the data plane: an inference request
+        metrics.observe_model_request(log_fields["model"], status, seconds)
+    if access_logger.isEnabledFor(logging.INFO):  # LOG_LEVEL=warning: no line to build
+        line = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "event": "request",
+            "request_id": record.request_id,
+            "client_request_id": record.client_request_id,
+            "method": record.method,
+            "route": record.route,
+            "status": status,
+            "latency_ms": round(seconds * 1000, 2),
+        }
+        line.update(log_fields)
+        access_logger.info(json.dumps(line))
+
+
+def safe_request_id(value: str | None) -> str | None:
     return value if value is not None and SAFE_REQUEST_ID.match(value) else None

@@ -44,7 +44,8 @@ async def _serve_engine(settings: Settings, address: str) -> int:
         loop.call_soon_threadsafe(stopping.set)
 
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
-    app = create_app(settings, on_fatal=fatal)
+    # The front-ends serve gRPC, as they serve HTTP.
+    app = create_app(settings.model_copy(update={"grpc_port": None}), on_fatal=fatal)
     async with app.router.lifespan_context(app):
         # Named here, once loading has begun: a name set at the process's start did not last.
         name_this_process("bert-engine")

@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import time
 from multiprocessing.process import BaseProcess
@@ -41,6 +42,7 @@ class Supervisor:
         self.engine: BaseProcess | None = None
         self.front_ends: list[BaseProcess] = []
         self._socket: Any = None
+        self._grpc_socket: socket.socket | None = None
 
     def run(self) -> int:
         # Before any child starts: each writes its metrics there, and any front-end's /metrics sums them.
@@ -52,6 +54,8 @@ class Supervisor:
         config = uvicorn.Config(app="app.workers:unused", host=self.settings.host, port=self.settings.port)
         # The app is never loaded here (the front-ends load theirs): the config only binds.
         self._socket = config.bind_socket()  # a port in use fails here, before any model loads
+        if self.settings.grpc_port is not None:
+            self._grpc_socket = reserve_grpc_port(self.settings.host, self.settings.grpc_port)
         try:
             self.engine = self._start(run_engine, "engine", self.settings, self.address)
             self.front_ends = [self._start_front_end(index) for index in range(self.front_end_count)]
@@ -117,6 +121,23 @@ class Supervisor:
                 self.engine.kill()
         if self._socket is not None:
             self._socket.close()
+        if self._grpc_socket is not None:
+            self._grpc_socket.close()
+
+
+def reserve_grpc_port(host: str, port: int) -> socket.socket:
+    """GRPC_PORT bound (not listened on) with SO_REUSEPORT while the server runs: its front-ends,
+    which bind it the same way, share it; any other server cannot take it. A port in use fails
+    here, before any model loads, as the HTTP port does."""
+    reserved = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        reserved.bind((host, port))
+    except OSError as exc:
+        reserved.close()
+        logger.error("The gRPC port cannot be bound (%s:%d, GRPC_PORT): %s", host, port, exc.strerror)
+        raise SystemExit(1) from None
+    return reserved
 
 
 def serve_with_workers(settings: Settings, front_ends: int) -> int:

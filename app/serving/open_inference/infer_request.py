@@ -45,17 +45,23 @@ def decode_request(body: bytes, header_length: str | None) -> DecodedRequest:
     header, binary = split_body(body, header_length)
     request = _validated(header, has_header_length=header_length is not None)
     texts = _input_texts(request.inputs, binary, header_length is not None)
-    parameters = dict(request.parameters or {})
+    parameters, binary_output, timeout_us = split_parameters(request.parameters or {})
+    outputs = None
+    if request.outputs is not None:
+        outputs = [
+            requested_output(output.name, output.parameters, binary_output) for output in request.outputs
+        ]
+    return DecodedRequest(request.id, texts, parameters, outputs, binary_output, timeout_us)
+
+
+def split_parameters(given: dict[str, Any]) -> tuple[dict[str, Any], bool, int | None]:
+    """(the task's parameters, the binary-output default, the client's timeout in µs)."""
+    parameters = dict(given)
     binary_output = _flag(parameters.pop(BINARY_OUTPUT, False), f"'parameters.{BINARY_OUTPUT}'")
     timeout_us = _timeout(parameters.pop(TIMEOUT, None))
     for name in IGNORED_PARAMETERS:
         parameters.pop(name, None)
-    outputs = None
-    if request.outputs is not None:
-        outputs = [
-            _requested_output(output.name, output.parameters, binary_output) for output in request.outputs
-        ]
-    return DecodedRequest(request.id, texts, parameters, outputs, binary_output, timeout_us)
+    return parameters, binary_output, timeout_us
 
 
 def _validated(header: bytes, has_header_length: bool) -> InferenceRequest:
@@ -101,7 +107,7 @@ def _input_texts(inputs: list[RequestInput], binary: bytes, has_header_length: b
                 "binary data remain after the JSON header."
             )
         elements = decode_bytes_elements(binary[offset : offset + size], where)
-        texts[tensor.name] = _checked_count(tensor, decode_utf8(elements, where), where)
+        texts[tensor.name] = checked_count(tensor.shape, decode_utf8(elements, where), where)
         offset += size
     if offset != len(binary):
         raise InvalidRequestError(
@@ -120,12 +126,11 @@ def _json_texts(tensor: RequestInput, where: str) -> list[str]:
             raise InvalidRequestError(
                 f"{where} is BYTES, so its data must be strings; element {index} is {json_type(value)}."
             )
-    return _checked_count(tensor, values, where)
+    return checked_count(tensor.shape, values, where)
 
 
-def _checked_count(tensor: RequestInput, values: list[str], where: str) -> list[str]:
+def checked_count(shape: list[int], values: list[str], where: str) -> list[str]:
     """A text per element: shape [N], or [N, 1] as Triton's batch dimension writes it."""
-    shape = tensor.shape
     if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
         raise InvalidRequestError(f"{where} must have shape [N] (or [N, 1]): one text each; got {shape}.")
     if len(values) != element_count(shape):
@@ -137,7 +142,7 @@ def _checked_count(tensor: RequestInput, values: list[str], where: str) -> list[
     return values
 
 
-def _requested_output(name: str, parameters: dict[str, Any] | None, binary_default: bool) -> RequestedOutput:
+def requested_output(name: str, parameters: dict[str, Any] | None, binary_default: bool) -> RequestedOutput:
     parameters = parameters or {}
     if "classification" in parameters:
         raise InvalidRequestError(

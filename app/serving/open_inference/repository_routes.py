@@ -7,11 +7,13 @@ that fails answers 400 with the reason, which the index keeps. A load that bring
 files (Triton's `config`, `file:` parameters) answers 400: they would not be honoured.
 """
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict
 
+from app.config import Settings
 from app.errors import InvalidRequestError, ModelControlDisabledError, UnsupportedMediaTypeError, public_text
 from app.repository.entries import ModelState
 from app.repository.repository import ModelRepository
@@ -44,12 +46,25 @@ class LoadRequest(BaseModel):
     parameters: dict[str, Any] = {}
 
     def refusal(self) -> str | None:
-        brought = [name for name in self.parameters if name == "config" or name.startswith("file:")]
-        if not brought:
-            return None
-        return (
-            f"This server does not take a model's configuration or files with a load ({', '.join(brought)}): "
-            "it loads the model by name from its own folder (MODELS, MODEL_REPOSITORY). Load it without them."
+        return load_refusal(self.parameters)
+
+
+def load_refusal(parameters: Iterable[str]) -> str | None:
+    """Why a load with these parameters is refused (REST's and gRPC's), or None."""
+    brought = [name for name in parameters if name == "config" or name.startswith("file:")]
+    if not brought:
+        return None
+    return (
+        f"This server does not take a model's configuration or files with a load ({', '.join(brought)}): "
+        "it loads the model by name from its own folder (MODELS, MODEL_REPOSITORY). Load it without them."
+    )
+
+
+def check_model_control(settings: Settings) -> None:
+    if settings.model_control != "explicit":
+        raise ModelControlDisabledError(
+            "Loading and unloading models is off (MODEL_CONTROL=none); start the server with "
+            "MODEL_CONTROL=explicit and API_KEY to allow it."
         )
 
 
@@ -91,11 +106,7 @@ async def require_model_control(request: Request) -> None:
     """Loading and unloading change what the server serves: off unless MODEL_CONTROL=explicit (which
     needs API_KEY, checked before routing), and from no body or a JSON one, never one a web page can
     send across sites (a form, text/plain)."""
-    if request.app.state.settings.model_control != "explicit":
-        raise ModelControlDisabledError(
-            "Loading and unloading models is off (MODEL_CONTROL=none); start the server with "
-            "MODEL_CONTROL=explicit and API_KEY to allow it."
-        )
+    check_model_control(request.app.state.settings)
     content_type = request.headers.get("content-type")
     if content_type is not None and content_type.partition(";")[0].strip().lower() != "application/json":
         raise UnsupportedMediaTypeError(

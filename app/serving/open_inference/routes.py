@@ -26,8 +26,11 @@ from app.serving.open_inference.infer_response import infer_response
 from app.serving.open_inference.model_config import model_config
 from app.serving.open_inference.task_tensors import metadata_tensors, output_tensors
 from app.serving.open_inference.wire import (
+    EXTENSIONS,
     FILL_MASK_REQUEST_EXAMPLE,
+    PLATFORM,
     QUESTION_ANSWERING_REQUEST_EXAMPLE,
+    SERVER_NAME,
     InferenceRequest,
     InferenceResponse,
     ModelMetadata,
@@ -40,9 +43,6 @@ from app.serving.openapi_inline import inline_schema
 from app.serving.protocol_errors import ErrorKeyRoute, error_responses
 from app.tasks.checkpoint import ServedModel
 
-SERVER_NAME = "bert-fill-mask"
-PLATFORM = "pytorch"
-EXTENSIONS = ["binary_tensor_data", "model_repository"]
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 INFER_BODY: dict[str, Any] = {
     "requestBody": {

@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictInt, StrictS
 from pydantic.config import JsonDict
 
 Parameters = dict[str, JsonValue]
+SERVER_NAME = "bert-fill-mask"
+PLATFORM = "pytorch"
+# What this server answers besides the core protocol, on REST and gRPC alike (Triton's names).
+EXTENSIONS = ["binary_tensor_data", "model_repository", "model_configuration", "statistics"]
 Dimension = Annotated[StrictInt, Field(ge=0)]
 
 FILL_MASK_REQUEST_EXAMPLE: JsonDict = {
