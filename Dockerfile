@@ -23,12 +23,14 @@ ENV PIP="/opt/tools/bin/pip --python /opt/venv/bin/python"
 COPY .dockerignore .wheels* /tmp/wheels/
 COPY requirements/serve.txt requirements/
 # torch's wheel carries C++ test binaries (test/, bin/ but its torch_shm_manager) and headers (include/,
-# for building extensions with a compiler the image does not have): 195 MB that nothing here runs.
+# for building extensions with a compiler the image does not have): 195 MB that nothing here runs. The
+# test suites of sympy, networkx, mpmath and numpy (63 MB) are not run here either.
 # No bytecode at install (--no-compile): pip would compile every module of the venv (240 MB); see below.
 RUN $PIP install --quiet --no-compile --require-hashes --no-deps --only-binary :all: --find-links /tmp/wheels \
         ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} -r requirements/serve.txt \
-    && cd /opt/venv/lib/python3*/site-packages/torch && rm -rf test include \
-    && find bin -type f ! -name torch_shm_manager -delete
+    && cd /opt/venv/lib/python3*/site-packages && (cd torch && rm -rf test include \
+    && find bin -type f ! -name torch_shm_manager -delete) \
+    && find sympy networkx mpmath numpy -type d -name tests -prune -exec rm -rf {} +
 COPY pyproject.toml README.md ./
 COPY app ./app
 RUN /opt/tools/bin/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir /tmp/dist . \
@@ -80,8 +82,10 @@ allow_patterns=['*.json', '*.txt', '*.safetensors'])" "$BAKE_MODEL" \
     fi
 # Baked: serve /opt/model. Not baked: empty, so AZUREML_MODEL_DIR or bert-base-cased is used.
 ENV MODEL_ID=${BAKE_MODEL:+/opt/model}
+# The Open Inference Protocol over gRPC on 8081, as KServe's servers (GRPC_PORT= turns it off).
+ENV GRPC_PORT=8081
 USER app
-EXPOSE 5001
+EXPOSE 5001 8081
 HEALTHCHECK --interval=10s --timeout=5s --start-period=300s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/ready' % os.environ.get('PORT', '5001'), timeout=4)"
 CMD ["bert-fill-mask", "serve"]

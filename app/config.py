@@ -255,6 +255,11 @@ class Settings(BaseSettings):
         "and the server's log keeps them.",
     )
 
+    @field_validator("grpc_port", mode="before")
+    @classmethod
+    def _grpc_port_empty_is_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("api_key")
     @classmethod
     def _api_key_not_empty(cls, value: str | None) -> str | None:

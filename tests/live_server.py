@@ -15,17 +15,21 @@ from app.config import Settings
 from app.repository.repository import ModelLoader
 from app.serving.app import create_app
 from app.serving.connections import server_config
+from app.serving.tracing import RequestTracer
 from bench.server_process import ROOT, free_port, wait_until_ready
 
 
 @contextmanager
 def live_server(
-    timeout_s: float = 60, load_model: ModelLoader | None = None, **settings: Any
+    timeout_s: float = 60,
+    load_model: ModelLoader | None = None,
+    tracer: RequestTracer | None = None,
+    **settings: Any,
 ) -> Iterator[str]:
     """`with live_server(model_id=str(checkpoint)) as base_url:` the app, loaded and ready (with
-    `load_model`, a fake's)."""
+    `load_model`, a fake's; with `tracer`, its spans there)."""
     port = free_port()
-    app = create_app(Settings(**settings), load_model=load_model, on_fatal=lambda: None)
+    app = create_app(Settings(**settings), load_model=load_model, on_fatal=lambda: None, tracer=tracer)
     server = uvicorn.Server(
         server_config(app, app.state.settings, host="127.0.0.1", port=port, log_level="warning")
     )

@@ -14,6 +14,7 @@ modules a batch runs (`run_exclusive`) waits until no batch runs.
 """
 
 import asyncio
+import itertools
 import logging
 import threading
 import time
@@ -28,6 +29,7 @@ import torch
 from app.engine.batching import select_batch
 from app.engine.heap import then_release_free_heap
 from app.engine.instances import EngineInstances
+from app.engine.timeline import BatchRun
 from app.engine.work import ExclusiveWork, WorkItem, settle_all, settle_future
 from app.errors import DeadlineExceededError, EngineStoppedError, QueueFullError
 from app.tasks.base import Feature, Task
@@ -69,6 +71,7 @@ class InferenceEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._preparer = ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="prepare")
         self.failure: BaseException | None = None
+        self._batch_ids = itertools.count()
 
     @property
     def queued_inputs(self) -> int:
@@ -107,8 +110,15 @@ class InferenceEngine:
     def _started(self) -> bool:
         return bool(self._threads)
 
-    async def run(self, task: Task[Any], features: list[Feature], deadline: float | None = None) -> list[Any]:
-        """`task.forward`'s output for each feature, in order, computed in batches with other requests'."""
+    async def run(
+        self,
+        task: Task[Any],
+        features: list[Feature],
+        deadline: float | None = None,
+        batches: list[BatchRun] | None = None,
+    ) -> list[Any]:
+        """`task.forward`'s output for each feature, in order, computed in batches with other requests';
+        the batches they ran in are added to `batches` where one is given."""
         loop = asyncio.get_running_loop()
         items = [WorkItem(task, feature, loop.create_future(), deadline) for feature in features]
         with self._ready:
@@ -122,8 +132,12 @@ class InferenceEngine:
         # If this request is cancelled (client gone), its futures are cancelled with it and the
         # inference thread drops those items before compute.
         if len(items) == 1:
-            return [await items[0].future]
-        return list(await asyncio.gather(*(item.future for item in items)))
+            outputs = [await items[0].future]
+        else:
+            outputs = list(await asyncio.gather(*(item.future for item in items)))
+        if batches is not None:
+            batches.extend({item.batch.id: item.batch for item in items if item.batch is not None}.values())
+        return outputs
 
     async def prepare(self, work: Callable[..., Any], *args: Any) -> Any:
         """`work(*args)` off the event loop, for the tokenizing and decoding of large requests: on
@@ -272,11 +286,13 @@ class InferenceEngine:
         self, task: Task[Any], batch: list[WorkItem], outputs: list[Any], seconds: float, began: float
     ) -> None:
         """`on_batch(task, inputs, tokens, compute seconds, queued seconds summed over the inputs)`."""
+        lengths = [len(item.feature.input_ids) for item in batch]
+        run = BatchRun(next(self._batch_ids), len(batch), len(batch) * max(lengths), began, seconds)
         if self._on_batch is not None:
-            tokens = sum(len(item.feature.input_ids) for item in batch)
             queued = sum(began - item.enqueued_at for item in batch)
-            self._on_batch(task, len(batch), tokens, seconds, queued)
+            self._on_batch(task, len(batch), sum(lengths), seconds, queued)
         for item, output in zip(batch, outputs, strict=True):
+            item.batch = run
             settle_future(item.future, output)
 
     def _worker_died(self, failure: BaseException, abandoned: list[WorkItem]) -> None:

@@ -1,10 +1,12 @@
 """One request's examples through a task and the engine: encode, run the features, decode."""
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from app.engine.engine import InferenceEngine
+from app.engine.timeline import Timeline
 from app.errors import InvalidInputError
 from app.tasks.base import Encoded, Task, first_error
 
@@ -20,8 +22,10 @@ async def predict(
     examples: Sequence[Any],
     options: Any,
     deadline: float | None = None,
+    timeline: Timeline | None = None,
 ) -> list[Any]:
-    """Each example's answer, in order; the first example that cannot be scored fails the request."""
+    """Each example's answer, in order; the first example that cannot be scored fails the request.
+    `timeline`, where given, is filled in as the request goes."""
     inline = characters(examples) <= INLINE_CHARACTERS
     encoded = (
         task.encode(examples, options) if inline else await engine.prepare(task.encode, examples, options)
@@ -30,10 +34,20 @@ async def predict(
     if error is not None:
         raise error
     valid = [item for item in encoded if not isinstance(item, InvalidInputError)]
-    outputs = await engine.run(task, [feature for item in valid for feature in item.features], deadline)
+    features = [feature for item in valid for feature in item.features]
+    if timeline is None:
+        outputs = await engine.run(task, features, deadline)
+    else:
+        timeline.tokenized = time.monotonic()
+        timeline.tokens = sum(len(feature.input_ids) for feature in features)
+        outputs = await engine.run(task, features, deadline, timeline.batches)
+        timeline.computed = time.monotonic()
     if inline:
-        return decode_all(task, valid, outputs, options)
-    answers: list[Any] = await engine.prepare(decode_all, task, valid, outputs, options)
+        answers = decode_all(task, valid, outputs, options)
+    else:
+        answers = await engine.prepare(decode_all, task, valid, outputs, options)
+    if timeline is not None:
+        timeline.decoded = time.monotonic()
     return answers
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.engine.timeline import BatchRun
 from app.tasks.base import Feature, Task
 
 
@@ -17,6 +18,7 @@ class WorkItem:
     future: "asyncio.Future[Any]"
     deadline: float | None = None  # time.monotonic() after which the answer is no longer wanted
     enqueued_at: float = field(default_factory=time.monotonic)
+    batch: BatchRun | None = None  # the batch it ran in, once answered
 
     def expired(self, now: float) -> bool:
         return self.deadline is not None and now > self.deadline

@@ -45,6 +45,7 @@ from app.serving.open_inference.statistics_routes import router as statistics_ro
 from app.serving.openai.routes import router as openai_router
 from app.serving.playground_routes import router as playground_router
 from app.serving.tei.routes import router as tei_router
+from app.serving.tracing import RequestTracer, tracing_from_environment
 from app.workers.engine_client import EngineClient, RemoteEngine
 from app.workers.mirror import MirrorRepository
 
@@ -62,12 +63,15 @@ def create_app(
     load_model: ModelLoader | None = None,
     on_fatal: Callable[[], None] = stop_this_process,
     engine_address: str | None = None,
+    tracer: RequestTracer | None = None,
 ) -> FastAPI:
     """`on_fatal` is called when the model cannot load or the inference worker dies: the
     process must then stop (and exit non-zero), never hang half-alive. `engine_address`: this app
     is a front-end (WORKERS=N, `app.workers`); its models and their batches live in the engine
-    process there."""
+    process there. `tracer`: where spans go; by default, where the OTEL_* (or Azure Monitor's)
+    variables say, and none without them (`app.serving.tracing`)."""
     settings = settings or get_settings()
+    tracer = tracer or tracing_from_environment()
     metrics = ServiceMetrics()
     admission = AdmissionControl(
         settings.max_concurrent_requests, settings.max_refusals_per_s, settings.max_pending_bodies
@@ -148,6 +152,8 @@ def create_app(
         yield
         if grpc_server is not None:
             await grpc_server.stop(settings.drain_timeout_s)
+        if tracer is not None:
+            tracer.shutdown()
         loading.cancel()
         for work in background:
             work.cancel()
@@ -174,6 +180,7 @@ def create_app(
     app.state.serving = state
     app.state.metrics = metrics
     app.state.admission = admission
+    app.state.tracer = tracer
     metrics.track(
         queue_depth=lambda: engine.queued_inputs,
         in_flight=lambda: admission.in_flight,
@@ -198,7 +205,7 @@ def create_app(
     app.add_api_route("/swagger.json", app.openapi, include_in_schema=False)
     # Innermost of the app's own middleware: the lane's requests pass admission, ids, metrics and logs.
     app.add_middleware(InferenceLane, routes=app.routes, exception_handlers=app.exception_handlers)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, tracer=tracer)
     # Added last, so outermost: a refusal (401, 429) costs no routing, no body, no access-log line.
     app.add_middleware(
         AdmissionMiddleware,

@@ -14,6 +14,7 @@ from fastapi import Request
 from app.config import Settings, TaskName
 from app.engine.engine import InferenceEngine
 from app.engine.predict import characters, predict
+from app.engine.timeline import Timeline
 from app.errors import (
     ClientClosedRequestError,
     DeadlineExceededError,
@@ -69,8 +70,12 @@ class DataPlane:
         timeout_ms = self.settings.request_timeout_ms
         if job.timeout_ms is not None:
             timeout_ms = min(timeout_ms, job.timeout_ms)
+        # Read by the timing headers (TEI's) and the request's trace once it is answered.
+        request.state.timeline = timeline = Timeline()
         with self.repository.computing(self.name):
-            return await predict_for_client(request, self.engine, task, job.examples, job.options, timeout_ms)
+            return await predict_for_client(
+                request, self.engine, task, job.examples, job.options, timeout_ms, timeline
+            )
 
 
 def data_plane(
@@ -108,12 +113,13 @@ async def predict_for_client(
     examples: Sequence[Any],
     options: Any,
     timeout_ms: int,
+    timeline: Timeline | None = None,
 ) -> list[Any]:
     """Each example's answer from `task`, but given up at the deadline or when the client goes away."""
     deadline = time.monotonic() + timeout_ms / 1000
     watch = ClientWatch(request, deadline, timeout_ms)
     try:
-        return await predict(engine, task, examples, options, deadline=deadline)
+        return await predict(engine, task, examples, options, deadline, timeline)
     except asyncio.CancelledError:
         if watch.verdict is None:  # cancelled from outside: not ours to answer
             raise

@@ -12,6 +12,7 @@ import zmq
 import zmq.asyncio
 
 from app.engine.engine import BatchLimits, InferenceEngine
+from app.engine.timeline import BatchRun
 from app.errors import EngineStoppedError
 from app.tasks.base import Feature, Task
 from app.workers.messages import CallKind, decode_answer, encode_call
@@ -118,12 +119,20 @@ class RemoteEngine(InferenceEngine):
         self.client.failure = self.failure
         self.client.fail_all(self.failure)
 
-    async def run(self, task: Task[Any], features: list[Feature], deadline: float | None = None) -> list[Any]:
+    async def run(
+        self,
+        task: Task[Any],
+        features: list[Feature],
+        deadline: float | None = None,
+        batches: list[BatchRun] | None = None,
+    ) -> list[Any]:
         # time.monotonic() is the system's CLOCK_MONOTONIC: one clock for every process here.
-        outputs: list[Any] = await self.client.call(
-            "run", self._model_of(task), task.name, features, deadline
+        outputs, ran_in = await self.client.call(
+            "run", self._model_of(task), task.name, features, deadline, batches is not None
         )
-        return outputs
+        if batches is not None:
+            batches.extend(ran_in)
+        return list(outputs)
 
     async def run_exclusive(self, work: Callable[[], Any]) -> Any:
         return work()  # no batch runs in this process

@@ -9,6 +9,7 @@ import zmq
 import zmq.asyncio
 
 from app.engine.instances import EngineInstances
+from app.engine.timeline import BatchRun
 from app.repository.entries import ModelEntry, ModelState
 from app.serving.lifespan import ServingState
 from app.workers.messages import decode_call, encode_answer
@@ -52,12 +53,16 @@ class EngineServer:
         await socket.send_multipart([sender, encode_answer(call_id, ok, value)])
 
     async def _run(
-        self, model: str, task_name: str, features: list[Any], deadline: float | None
-    ) -> list[Any]:
+        self, model: str, task_name: str, features: list[Any], deadline: float | None, with_batches: bool
+    ) -> tuple[list[Any], list[BatchRun]]:
+        """The outputs, and the batches they ran in where the front-end asked (its timing headers
+        and traces)."""
         repository = self.state.serving_repository()
+        batches: list[BatchRun] | None = [] if with_batches else None
         async with repository.serving(model) as served:
-            outputs: list[Any] = await self.state.engine.run(served.task(task_name), features, deadline)  # type: ignore[arg-type]
-            return outputs
+            task = served.task(task_name)  # type: ignore[arg-type]
+            outputs: list[Any] = await self.state.engine.run(task, features, deadline, batches)
+            return outputs, batches or []
 
     async def _settled(self, model: str) -> ModelView:
         """The model once the engine's start-up loading is over (a front-end's start waits here)."""

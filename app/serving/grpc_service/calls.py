@@ -19,7 +19,14 @@ from app.errors import AtCapacityError, public_text
 from app.serving.admission import AdmissionControl, bearer_matches
 from app.serving.grpc_service.status_codes import error_text, grpc_code_for, http_status_of
 from app.serving.metrics import ServiceMetrics
-from app.serving.observability import RequestRecord, new_request_id, record_request, safe_request_id
+from app.serving.observability import (
+    RequestRecord,
+    finish_span,
+    new_request_id,
+    record_request,
+    safe_request_id,
+)
+from app.serving.tracing import RequestTracer
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +65,17 @@ class GrpcCall:
 
 
 class CallGuard:
-    def __init__(self, settings: Settings, admission: AdmissionControl, metrics: ServiceMetrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        admission: AdmissionControl,
+        metrics: ServiceMetrics,
+        tracer: RequestTracer | None = None,
+    ) -> None:
         self.settings = settings
         self.admission = admission
         self.metrics = metrics
+        self.tracer = tracer
 
     async def answer(
         self,
@@ -72,6 +86,7 @@ class CallGuard:
         started = time.perf_counter()
         metadata = {key: value for key, value in context.invocation_metadata() or ()}
         call = GrpcCall(context, _text(metadata.get("x-request-id")) or new_request_id())
+        span = self.tracer.start(rpc.route[1:], metadata) if self.tracer is not None else None
         status, admitted = 200, False
         try:
             self._check_key(rpc, metadata)
@@ -94,6 +109,11 @@ class CallGuard:
             client_request_id = _text(metadata.get("x-ms-client-request-id"))
             record = RequestRecord("GRPC", rpc.route, call.request_id, client_request_id)
             record_request(self.metrics, record, status, time.perf_counter() - started, call.state.log_fields)
+            if span is not None and self.tracer is not None:
+                code = grpc_code_for(status).value[0] if status != 200 else 0
+                attributes: dict[str, Any] = {"rpc.system": "grpc", "rpc.service": SERVICE}
+                attributes |= {"rpc.method": rpc.name, "rpc.grpc.status_code": code}
+                finish_span(self.tracer, span, record, status, call.state.log_fields | attributes, call.state)
 
     def _check_key(self, rpc: Rpc, metadata: dict[str, Any]) -> None:
         api_key = self.settings.api_key

@@ -73,7 +73,7 @@ class GrpcServer:
             ],
             maximum_concurrent_rpcs=settings.max_concurrent_requests + settings.max_pending_bodies,
         )
-        guard = CallGuard(settings, app_state.admission, app_state.metrics)
+        guard = CallGuard(settings, app_state.admission, app_state.metrics, app_state.tracer)
         self.server.add_generic_rpc_handlers((rpc_handlers(OpenInferenceService(app_state, guard)),))
         health_pb2_grpc.add_HealthServicer_to_server(HealthService(app_state), self.server)
 
