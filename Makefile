@@ -70,10 +70,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check app tests bench deploy
 	$(BIN)/mypy app
 
-bench: $(STAMP)  ## baseline vs our server in fp32, bf16, int8 and a classifier, long and short loads; embeddings (docs/performance.md)
+bench: $(STAMP)  ## baseline vs our server in fp32, bf16, int8 and a classifier, long and short loads; embeddings; Open Inference over REST vs gRPC (docs/performance.md)
 	$(BIN)/python -m bench.run --sentences long $(BENCH_ARGS)
 	$(BIN)/python -m bench.run --sentences short --out bench/results/short $(BENCH_ARGS)
 	$(BIN)/python -m bench.embeddings $(EMBEDDINGS_ARGS)
+	$(BIN)/python -m bench.grpc_load $(GRPC_ARGS)
 
 # The images (Dockerfile): IMAGE serves, IMAGE:train adds the train extra. Where this machine has a
 # local torch wheel (and no torch index can be reached), it goes into the build context's .wheels/.

@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -92,30 +92,26 @@ def run_wrk_load(
     )
 
 
-async def run_httpx_load(base_url: str, sentences: list[str], concurrency: int, seconds: float) -> LoadResult:
-    next_sentence = itertools.cycle(sentences)
+async def closed_loop_load(
+    send: Callable[[], Awaitable[bool]], concurrency: int, seconds: float
+) -> LoadResult:
+    """`concurrency` loops, each awaiting `send()` (True: a good answer) again and again until
+    `seconds` have passed: the timing every Python client of the benchmarks shares."""
     latencies: list[float] = []
     errors = 0
     started = time.perf_counter()
     deadline = started + seconds
 
-    async def client_loop(client: httpx.AsyncClient) -> None:
+    async def client_loop() -> None:
         nonlocal errors
         while time.perf_counter() < deadline:
             sent = time.perf_counter()
-            try:
-                response = await client.post("/score", json=request_body(next(next_sentence)))
-                ok = response.status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            if ok:
+            if await send():
                 latencies.append((time.perf_counter() - sent) * 1000)
             else:
                 errors += 1
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
-        await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
+    await asyncio.gather(*(client_loop() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     ordered = sorted(latencies)
     return LoadResult(
@@ -128,6 +124,30 @@ async def run_httpx_load(base_url: str, sentences: list[str], concurrency: int, 
         p90_ms=round(percentile(ordered, 0.90), 1),
         p99_ms=round(percentile(ordered, 0.99), 1),
     )
+
+
+async def run_httpx_load(
+    base_url: str,
+    sentences: list[str],
+    concurrency: int,
+    seconds: float,
+    path: str = "/score",
+    body: Callable[[str], Any] = request_body,
+    accept: Callable[[httpx.Response], bool] = lambda response: True,
+) -> LoadResult:
+    """As run_wrk_load, from Python; an answer is good when it is a 200 that `accept`s."""
+    next_sentence = itertools.cycle(sentences)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
+
+        async def send() -> bool:
+            try:
+                response = await client.post(path, json=body(next(next_sentence)))
+            except httpx.HTTPError:
+                return False
+            return response.status_code == 200 and accept(response)
+
+        return await closed_loop_load(send, concurrency, seconds)
 
 
 async def collect_answers(base_url: str, sentences: list[str], concurrency: int = 8) -> list[str]:

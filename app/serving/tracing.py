@@ -6,7 +6,8 @@ request's `Timeline` once it is answered, so the hot path only notes times.
 On when the standard variables ask for it: OTEL_EXPORTER_OTLP_ENDPOINT (or
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; OTEL_EXPORTER_OTLP_PROTOCOL `grpc`, else http/protobuf),
 OTEL_SERVICE_NAME (default `bert-serving`), OTEL_RESOURCE_ATTRIBUTES; or
-APPLICATIONINSIGHTS_CONNECTION_STRING, exported to Azure Monitor (the `azure` extra). Off otherwise:
+APPLICATIONINSIGHTS_CONNECTION_STRING, exported to Azure Monitor (with
+azure-monitor-opentelemetry-exporter installed). Off otherwise:
 the SDK is not even imported, and a request costs one `is None` test.
 """
 
@@ -149,10 +150,11 @@ def _exporters(environ: Mapping[str, str], otlp: bool, azure: bool) -> list[Any]
     if azure:
         try:
             from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
-        except ImportError:
-            raise RuntimeError(
+        except ImportError:  # the start stops with this one line, in any process
+            raise SystemExit(
                 f"{AZURE_VARIABLE} is set, but Azure Monitor's exporter is not installed: "
-                "pip install 'bert-fill-mask[azure]' (the image has it)."
+                "pip install azure-monitor-opentelemetry-exporter (the image leaves it out; or send OTLP "
+                "to an OpenTelemetry Collector with its azuremonitor exporter)."
             ) from None
         exporters.append(AzureMonitorTraceExporter(connection_string=environ[AZURE_VARIABLE]))
     return exporters

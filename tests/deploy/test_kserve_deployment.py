@@ -1,15 +1,20 @@
-"""deploy/kserve/inferenceservice.yaml must match the app: its port, its probes' routes, its
-environment variables, and the v2 protocol KServe is told about."""
+"""deploy/kserve/inferenceservice*.yaml must match the app: its ports, its probes' routes, its
+environment variables, and the protocol KServe is told about (v2, v1, gRPC v2)."""
 
+from pathlib import Path
 from typing import Any
 
+import grpc
 import yaml
 from fastapi.testclient import TestClient
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from app.config import Settings
 from app.serving.app import create_app
+from bench.server_process import free_port
 from tests.conftest import wait_until_ready
 from tests.fakes import FakeFillMaskTask, served
+from tests.live_server import live_server
 from tests.paths import REPO_ROOT
 
 MANIFEST = REPO_ROOT / "deploy" / "kserve" / "inferenceservice.yaml"
@@ -83,3 +88,20 @@ def test_the_v1_manifest_differs_only_in_protocol_and_readiness_and_its_probes_a
             == client.get(f"/v1/models/{name}").json()
         ), "KServe's keys, as KServe's probe reads them"
         assert client.get(v1_container["livenessProbe"]["httpGet"]["path"]).status_code == 200
+
+
+def test_the_grpc_manifest_exposes_the_grpc_port_as_h2c_and_its_probe_answers(tiny_bert_dir: Path) -> None:
+    manifest = yaml.safe_load(MANIFEST.with_name("inferenceservice-grpc.yaml").read_text())
+    (spec,) = manifest["spec"]["predictor"]["containers"]
+    env = {variable["name"]: variable["value"] for variable in spec["env"]}
+    assert set(env) - KSERVE_VARIABLES <= {name.upper() for name in Settings.model_fields}
+    (port,) = spec["ports"]
+    assert (port["name"], port["containerPort"]) == ("h2c", int(env["GRPC_PORT"]))
+    assert env["PROTOCOL"] == "grpc-v2"
+    assert spec["readinessProbe"]["grpc"]["port"] == port["containerPort"]
+    assert spec["livenessProbe"]["tcpSocket"]["port"] == port["containerPort"]
+    grpc_port = free_port()  # the manifest's own port may be taken on the test machine
+    with live_server(model_id=str(tiny_bert_dir), grpc_port=grpc_port, model_name=env["MODEL_NAME"]):
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            check = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert check.status == health_pb2.HealthCheckResponse.SERVING  # what Kubernetes' grpc probe asks

@@ -145,7 +145,7 @@ def test_tracing_is_off_unless_the_environment_asks() -> None:
     )
     assert isinstance(tracer, RequestTracer)
     tracer.shutdown()
-    with pytest.raises(RuntimeError, match="APPLICATIONINSIGHTS_CONNECTION_STRING is set"):
+    with pytest.raises(SystemExit, match="APPLICATIONINSIGHTS_CONNECTION_STRING is set"):
         tracing_from_environment({"APPLICATIONINSIGHTS_CONNECTION_STRING": f"InstrumentationKey={'0' * 32}"})
 
 
