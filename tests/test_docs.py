@@ -12,6 +12,7 @@ from app.config import Settings
 from app.serving.app import create_app
 from app.serving.azure.contract import parse_request_table
 from app.serving.task_columns import parse_task_request
+from bench.server_process import free_port
 from tests.conftest import wait_until_ready
 from tests.live_server import live_server
 from tests.paths import REPO_ROOT
@@ -120,12 +121,18 @@ def test_openapi_tags_every_route_and_shows_an_example_body_for_every_inference_
 def test_client_snippets_run_against_a_live_server(tiny_bert_dir: Path) -> None:
     """The Python snippets of docs/clients.md, run as written but for the server's port."""
     snippets = re.findall(r"```python\n(.*?)```", CLIENTS, re.DOTALL)
-    assert len(snippets) == 2, "InferenceClient and tritonclient"
-    with live_server(model_id=str(tiny_bert_dir), model_name="bert-base-cased") as base_url:
+    assert len(snippets) == 3, "InferenceClient, tritonclient.http and tritonclient.grpc"
+    grpc_port = free_port()
+    with live_server(
+        model_id=str(tiny_bert_dir), model_name="bert-base-cased", grpc_port=grpc_port
+    ) as base_url:
         host = base_url.removeprefix("http://")
         for snippet in snippets:
-            assert "localhost:5001" in snippet
-            exec(snippet.replace("localhost:5001", host), {})
+            assert "localhost:5001" in snippet or "localhost:8081" in snippet
+            exec(
+                snippet.replace("localhost:5001", host).replace("localhost:8081", f"127.0.0.1:{grpc_port}"),
+                {},
+            )
 
 
 @pytest.mark.e2e
