@@ -5,8 +5,9 @@
 Not part of pytest (it needs a Docker engine and built images). Checks, each printed as it passes:
 the serving image's size (at most --max-gb), its non-root uid, `/health/ready` and `/score` on
 sample_request.json for a tiny checkpoint mounted read-only (answers equal transformers' pipeline on
-the same checkpoint), no training package inside, `finetune` naming the train extra, an unreadable
-model folder named with "permission denied", the file and the uid; and the train image's extra.
+the same checkpoint) and the same over gRPC (tritonclient.grpc), no training package inside,
+`finetune` naming the train extra, an unreadable model folder named with "permission denied", the
+file and the uid; and the train image's extra.
 """
 
 import argparse
@@ -66,10 +67,13 @@ def http(url: str, body: bytes | None = None) -> tuple[int, Any]:
 
 
 @contextmanager
-def running(image: str, model: Path, port: int) -> Iterator[str]:
+def running(image: str, model: Path, port: int, grpc_port: int | None = None) -> Iterator[str]:
+    """The image on `port`, and gRPC on `grpc_port` (the image's own 8081 may be taken here:
+    --network host)."""
+    grpc = ["--env", f"GRPC_PORT={grpc_port}"] if grpc_port is not None else []
     container = docker(
         "run", "--detach", "--network", "host", "--env", f"PORT={port}", "--env", "MODEL_ID=/model",
-        "--volume", f"{model}:/model:ro", image,
+        *grpc, "--volume", f"{model}:/model:ro", image,
     ).stdout.strip()  # fmt: skip
     try:
         yield container
@@ -100,6 +104,18 @@ def expected_answers(model: Path, texts: list[str]) -> list[dict[str, str]]:
     return [{"0": fill_mask(text, top_k=1)[0]["token_str"]} for text in texts]
 
 
+def grpc_answers(port: int, texts: list[str]) -> list[dict[str, str]]:
+    """Each text's top-1 token through the image's gRPC service, as /score answers it."""
+    import numpy as np
+    import tritonclient.grpc as triton
+
+    client = triton.InferenceServerClient(f"127.0.0.1:{port}")
+    text = triton.InferInput("text", [len(texts)], "BYTES")
+    text.set_data_from_numpy(np.array([t.encode() for t in texts], dtype=object))
+    tokens = client.infer("model", [text]).as_numpy("token_str")  # the folder /model names it
+    return [{"0": row[0][0].decode()} for row in tokens]
+
+
 def check_serving_image(image: str, max_gb: float, work: Path) -> None:
     size = int(docker("image", "inspect", "-f", "{{.Size}}", image).stdout)
     print(f"    {image}: {size / 1e9:.2f} GB ({size / 2**30:.2f} GiB) uncompressed")
@@ -108,8 +124,8 @@ def check_serving_image(image: str, max_gb: float, work: Path) -> None:
     passed(f"size at most {max_gb} GB")
 
     model = readable_copy(build_tiny_bert(work / "built"), work / "model")
-    port = free_port()
-    with running(image, model, port) as container:
+    port, grpc_port = free_port(), free_port()
+    with running(image, model, port, grpc_port) as container:
         ready = wait_until_ready(container, port)
         assert ready["status"] == "ready" and ready["model"] == "/model", ready
         assert ready["tasks"][0] == "fill-mask", ready
@@ -122,6 +138,9 @@ def check_serving_image(image: str, max_gb: float, work: Path) -> None:
         expected = expected_answers(model, json.loads(request)["input_data"]["input_string"])
         assert (status, answer) == (200, expected), (status, answer, expected)
         passed(f"/score on sample_request.json: {json.dumps(answer)} (transformers' pipeline: the same)")
+        by_grpc = grpc_answers(grpc_port, json.loads(request)["input_data"]["input_string"])
+        assert by_grpc == expected, (by_grpc, expected)
+        passed(f"gRPC ModelInfer (tritonclient.grpc) on GRPC_PORT: {json.dumps(by_grpc)}, the same")
 
     found = docker(
         "run", "--rm", "--network", "none", image, "python", "-c",
