@@ -13,7 +13,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX_URL ?=
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL))
 
-.PHONY: install lock proto serve test test-fast lint format bench browser image image-test clean
+.PHONY: install lock proto capacity serve test test-fast lint format bench browser image image-test clean
 
 $(STAMP): pyproject.toml requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,14 @@ PROTOS := app/serving/grpc_service/protos
 proto: $(STAMP)  ## app/serving/grpc_service/generated/ from its .proto (the generated code is committed)
 	$(BIN)/python -m grpc_tools.protoc -I $(PROTOS) --python_out=$(PROTOS)/../generated \
 		--pyi_out=$(PROTOS)/../generated $(PROTOS)/open_inference.proto
+
+# One replica's capacity within a p99 objective, the autoscaling settings that follow, and the hour of
+# traffic simulated against them (docs/operations.md, "Scaling out").
+SLO_P99_MS ?= 500
+PRECISION ?= fp32
+capacity: $(STAMP)  ## measure one replica (SLO_P99_MS, PRECISION), print KServe/KEDA/Azure settings, simulate autoscaling
+	$(BIN)/python -m bench.capacity --slo-p99-ms $(SLO_P99_MS) --precision $(PRECISION)
+	$(BIN)/python -m bench.autoscale_sim --capacity bench/results/capacity/$(PRECISION).json
 
 serve: $(STAMP)  ## serve bert-base-cased (or MODEL_ID / --model) on port 5001
 	$(BIN)/python -m app serve
