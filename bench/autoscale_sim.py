@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.capacity import as_capacity
-from bench.scaling_settings import hard_limit, scale_target
+from bench.scaling_settings import MAX_REPLICAS, hard_limit, scale_target
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_BATCH_SIZE = 32
@@ -182,7 +182,7 @@ class Simulation:
                     step = 2.0
                 else:
                     wanted, step = self.hpa(now, live, history), 15.0
-                self.scale_to(now, max(1, min(wanted, 20)))
+                self.scale_to(now, max(1, min(wanted, MAX_REPLICAS)))
                 counts.append((now, len(self.live())))
                 self.at(now + step, "scale")
         replica_minutes = sum(((r.stopped_at or end) - r.started_at) / 60 for r in self.replicas)

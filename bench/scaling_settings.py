@@ -20,7 +20,7 @@ import yaml
 
 TARGET_UTILIZATION = 0.7
 MAX_CONCURRENT_REQUESTS = 64  # the server's default admission limit
-MAX_REPLICAS = 10
+MAX_REPLICAS = 20  # a ceiling against runaway scaling (the simulated spike reaches it at half the objective)
 IN_FLIGHT_METRIC = "bert_serving_requests_in_flight"  # requests queued or computing, per process
 KSERVE_NAME = "bert-base-cased"
 

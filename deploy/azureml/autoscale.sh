@@ -2,7 +2,7 @@
 # Autoscale the managed online deployment on its measured capacity: Azure Monitor adds an instance
 # when the deployment's RequestsPerMinute per instance passes 70% of what one instance held within
 # half its p99 objective of 500 ms (1,115 per minute: 26.55 req/s on a 2-core AMD EPYC, fp32;
-# `python -m bench.capacity`), and removes one below 35% for 10 minutes; 1 to 10 instances, never 0
+# `python -m bench.capacity`), and removes one below 35% for 10 minutes; 1 to 20 instances, never 0
 # (managed endpoints keep one).
 # Usage: deploy/azureml/autoscale.sh RESOURCE_GROUP WORKSPACE [ENDPOINT] [DEPLOYMENT]
 set -euo pipefail
