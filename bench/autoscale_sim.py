@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.autoscale_chart import draw
 from bench.capacity import as_capacity
 from bench.scaling_settings import MAX_REPLICAS, hard_limit, scale_target
 
@@ -251,38 +252,6 @@ def simulate(measured: dict[str, Any], seed: int = 0) -> list[Outcome]:
     return outcomes
 
 
-def draw(outcomes: list[Outcome], base_rate: float, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (load, replicas, latency) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
-    minutes = [minute / 4 for minute in range(240)]
-    load.plot(minutes, [base_rate * traffic(m) for m in minutes], color="black")
-    load.set_ylabel("requests/s offered")
-    for outcome in outcomes:
-        label = f"{outcome.policy}: p99 {outcome.p99_ms():g} ms, {outcome.rejected} refused"
-        label += f", {outcome.replica_minutes:g} replica-min"
-        replicas.step(
-            [t / 60 for t, _ in outcome.replicas], [n for _, n in outcome.replicas], where="post", label=label
-        )
-        per_minute: dict[int, list[float]] = {}
-        for arrival, seconds in outcome.latencies:
-            per_minute.setdefault(int(arrival // 60), []).append(seconds)
-        xs = sorted(per_minute)
-        p99 = [1000 * sorted(per_minute[x])[int(0.99 * (len(per_minute[x]) - 1))] for x in xs]
-        latency.plot([x + 0.5 for x in xs], p99, label=outcome.policy)
-    replicas.set_ylabel("replicas")
-    replicas.legend(fontsize=8)
-    latency.set_ylabel("p99 per minute (ms)")
-    latency.set_yscale("log")
-    latency.set_xlabel("minute")
-    latency.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -302,7 +271,8 @@ def main() -> None:
     for outcome in outcomes:
         print(f"{outcome.policy:<16} {len(outcome.latencies):>9} {outcome.p99_ms():>8} {outcome.rejected:>8} "
               f"{outcome.replica_minutes:>12}")  # fmt: skip
-    draw(outcomes, 0.5 * float(measured["requests_per_s"]), args.out)
+    base_rate = 0.5 * float(measured["requests_per_s"])
+    draw(outcomes, lambda minute: base_rate * traffic(minute), args.out)
     print(f"written: {args.out}")
 
 
