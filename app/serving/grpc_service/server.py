@@ -1,9 +1,10 @@
 """The gRPC server on GRPC_PORT, run on the app's own event loop beside uvicorn (grpc.aio), started
 and stopped by the app's lifespan: the Open Inference service and `grpc.health.v1`.
 
-Bounds, as on HTTP: a message over MAX_PAYLOAD_BYTES is refused by gRPC itself
-(RESOURCE_EXHAUSTED) before any handler runs; RPCs beyond MAX_CONCURRENT_REQUESTS plus
-MAX_PENDING_BODIES at once are refused the same way; inference calls pass the same admission.
+Bounds, as on HTTP: a connection that does not open HTTP/2 within HEADER_TIMEOUT_MS is closed; a
+message over MAX_PAYLOAD_BYTES is refused by gRPC itself (RESOURCE_EXHAUSTED) before any handler
+runs; RPCs beyond MAX_CONCURRENT_REQUESTS plus MAX_PENDING_BODIES at once are refused the same way;
+inference calls pass the same admission.
 """
 
 import logging
@@ -70,6 +71,9 @@ class GrpcServer:
                 ("grpc.max_receive_message_length", settings.max_payload_bytes),
                 ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
                 ("grpc.max_connection_idle_ms", IDLE_CONNECTION_MS),
+                # HTTP/2's preface and settings within HEADER_TIMEOUT_MS, as HTTP's headers: a
+                # connection that sends nothing is closed then, not after gRPC's default 120 s.
+                ("grpc.server_handshake_timeout_ms", settings.header_timeout_ms),
             ],
             maximum_concurrent_rpcs=settings.max_concurrent_requests + settings.max_pending_bodies,
         )

@@ -144,3 +144,29 @@ def test_a_grpc_port_in_use_stops_the_start_naming_it(tiny_bert_dir: Path) -> No
             assert "GRPC_PORT" in started.stderr and str(port) in started.stderr, started.stderr[-2000:]
     finally:
         taken.close()
+
+
+@pytest.mark.e2e
+def test_a_connection_that_never_speaks_http2_is_closed_at_the_header_timeout(tiny_bert_dir: Path) -> None:
+    """A hostile client's silent connections cost it, not the server: closed as HTTP's would be."""
+    import socket
+    import time
+
+    import tritonclient.grpc as triton_grpc
+
+    from tests.live_server import live_server
+
+    port = free_port()
+    with live_server(model_id=str(tiny_bert_dir), grpc_port=port, header_timeout_ms=500):
+        silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]
+        started = time.monotonic()
+        for connection in silent:
+            connection.settimeout(10)
+            received = b""
+            while chunk := connection.recv(4096):  # the server's SETTINGS, then GOAWAY, then EOF
+                received += chunk
+            assert b"handshake timeout" in received  # GOAWAY's debug data
+        assert time.monotonic() - started < 8
+        assert triton_grpc.InferenceServerClient(f"127.0.0.1:{port}").is_server_ready()
+        for connection in silent:
+            connection.close()
