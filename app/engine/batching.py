@@ -8,6 +8,15 @@ while shorter ones behind it fill the rest.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    max_batch_tokens: int = 4096
+    max_batch_size: int = 32
+    max_wait_ms: float = 0
+    max_queued_inputs: int = 2048
 
 
 def select_batch(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int) -> list[int]:
@@ -22,3 +31,12 @@ def select_batch(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: 
         chosen.append(index)
         tokens += length
     return chosen
+
+
+def seconds_to_wait_for_company(
+    limits: BatchLimits, queued: int, oldest_enqueued_at: float, now: float
+) -> float:
+    """With MAX_WAIT_MS > 0, a batch that is not full waits until its oldest input waited that long."""
+    if limits.max_wait_ms <= 0 or queued >= limits.max_batch_size:
+        return 0.0
+    return oldest_enqueued_at + limits.max_wait_ms / 1000 - now

@@ -20,31 +20,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from app.engine.batching import select_batch
-from app.engine.heap import then_release_free_heap
+from app.engine.batching import BatchLimits, seconds_to_wait_for_company, select_batch
 from app.engine.instances import EngineInstances
+from app.engine.preparing import Preparer
 from app.engine.timeline import BatchRun
-from app.engine.work import ExclusiveWork, WorkItem, settle_all, settle_future
+from app.engine.work import ExclusiveWork, WorkItem, settle_all, settle_future, still_wanted
 from app.errors import DeadlineExceededError, EngineStoppedError, QueueFullError
 from app.tasks.base import Feature, Task
 
 logger = logging.getLogger(__name__)
-
-PREPARE_THREADS = 2
-
-
-@dataclass(frozen=True)
-class BatchLimits:
-    max_batch_tokens: int = 4096
-    max_batch_size: int = 32
-    max_wait_ms: float = 0
-    max_queued_inputs: int = 2048
 
 
 class InferenceEngine:
@@ -69,7 +57,7 @@ class InferenceEngine:
         self._threads: dict[int, threading.Thread] = {}  # by instance
         self._running = 0  # inference threads running a batch or exclusive work now
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._preparer = ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="prepare")
+        self.preparer = Preparer()  # for large requests' tokenizing and decoding
         self.failure: BaseException | None = None
         self._batch_ids = itertools.count()
 
@@ -81,7 +69,7 @@ class InferenceEngine:
         # Fresh threads per start: an app's second lifespan starts the engine its first one closed.
         self._loop = asyncio.get_running_loop()
         self._stopping = False
-        self.start_preparing()
+        self.preparer.start()
         self._threads = {}
         self._start_threads()
 
@@ -140,12 +128,8 @@ class InferenceEngine:
         return outputs
 
     async def prepare(self, work: Callable[..., Any], *args: Any) -> Any:
-        """`work(*args)` off the event loop, for the tokenizing and decoding of large requests: on
-        PREPARE_THREADS threads, so a burst of them queues here rather than all holding their
-        memory at once, which is given back to the system after each."""
-        return await asyncio.get_running_loop().run_in_executor(
-            self._preparer, then_release_free_heap, work, *args
-        )
+        """`work(*args)` on the preparing threads (`app.engine.preparing`), off the event loop."""
+        return await self.preparer.run(work, *args)
 
     async def run_exclusive(self, work: Callable[[], Any]) -> Any:
         """`work()` on an inference thread while no batch runs: for changes to modules a batch runs."""
@@ -213,24 +197,15 @@ class InferenceEngine:
         """A batch, or how long to wait for one (0: until notified)."""
         if not self._queue:
             return 0.0
-        company = self._time_to_wait_for_company()
+        company = seconds_to_wait_for_company(
+            self.limits, len(self._queue), self._queue[0].enqueued_at, time.monotonic()
+        )
         if company > 0:
             return company
         return self._take_batch() or 0.0
 
-    def _time_to_wait_for_company(self) -> float:
-        """With MAX_WAIT_MS > 0, a batch that is not full waits until its oldest input waited that long."""
-        if self.limits.max_wait_ms <= 0 or len(self._queue) >= self.limits.max_batch_size:
-            return 0.0
-        return self._queue[0].enqueued_at + self.limits.max_wait_ms / 1000 - time.monotonic()
-
     def _take_batch(self) -> list[WorkItem]:
-        now = time.monotonic()
-        live: list[WorkItem] = []
-        expired: list[WorkItem] = []
-        for item in self._queue:
-            if not item.future.done():  # a cancelled request's items are dropped here, before compute
-                (expired if item.expired(now) else live).append(item)
+        live, expired = still_wanted(self._queue, time.monotonic())
         if expired:
             error = DeadlineExceededError("The request's deadline passed before its inputs ran.")
             self._post(settle_all, expired, error)
@@ -324,10 +299,4 @@ class InferenceEngine:
             self._queue.clear()
         settle_all(abandoned, EngineStoppedError("The inference worker stopped before this input ran."))
         self._abandon_exclusive()
-        self.stop_preparing()
-
-    def start_preparing(self) -> None:
-        self._preparer = ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="prepare")
-
-    def stop_preparing(self) -> None:
-        self._preparer.shutdown(wait=False, cancel_futures=True)
+        self.preparer.stop()

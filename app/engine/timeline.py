@@ -12,7 +12,7 @@ class BatchRun:
 
     id: int  # per engine, in the order batches finish
     size: int  # inputs
-    padded_tokens: int  # size x the longest input: what the model computed
+    padded_tokens: int  # size x the longest input: the padded batch the tasks build (then packed)
     started: float
     seconds: float
 

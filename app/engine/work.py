@@ -3,7 +3,7 @@ that must run while no batch does (`ExclusiveWork`), each with the future its ca
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,17 @@ class WorkItem:
 class ExclusiveWork:
     work: Callable[[], Any]
     future: "asyncio.Future[Any]"
+
+
+def still_wanted(items: Iterable[WorkItem], now: float) -> tuple[list[WorkItem], list[WorkItem]]:
+    """(live, expired): the items whose requests still wait, and those past their deadline; a
+    cancelled request's items are in neither, dropped before compute."""
+    live: list[WorkItem] = []
+    expired: list[WorkItem] = []
+    for item in items:
+        if not item.future.done():
+            (expired if item.expired(now) else live).append(item)
+    return live, expired
 
 
 def settle_all(items: list[WorkItem], outcome: BaseException) -> None:

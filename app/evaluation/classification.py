@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from app.datasets.text_classification import LabelledText
-from app.engine.engine import BatchLimits
+from app.engine.batching import BatchLimits
 from app.errors import InvalidInputError
 from app.evaluation.charts import confusion_matrix_chart
 from app.evaluation.prediction import predict_with_progress

@@ -17,7 +17,7 @@ from app.datasets.records import DatasetError
 from app.datasets.sentence_pairs import build_sentence_pairs, read_documents
 from app.datasets.squad import load_qa_examples
 from app.datasets.text_classification import load_labelled_texts
-from app.engine.engine import BatchLimits
+from app.engine.batching import BatchLimits
 from app.errors import InvalidRequestError, ModelLoadError
 from app.evaluation.classification import evaluate_classification
 from app.evaluation.fill_mask import EvalOptions, evaluate

@@ -14,7 +14,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from app.engine.engine import BatchLimits
+from app.engine.batching import BatchLimits
 from app.errors import InvalidInputError
 from app.evaluation.fill_mask_data import EvalExample
 from app.evaluation.fill_mask_metrics import MaskOutcome, summarize

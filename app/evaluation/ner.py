@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.datasets.conll import TaggedSentence
-from app.engine.engine import BatchLimits
+from app.engine.batching import BatchLimits
 from app.errors import InvalidInputError
 from app.evaluation.charts import bar_chart
 from app.evaluation.prediction import predict_with_progress

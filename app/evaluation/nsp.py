@@ -9,7 +9,7 @@ from typing import Any
 
 from app.datasets.sentence_pairs import SentencePair
 from app.datasets.text_classification import LabelledText
-from app.engine.engine import BatchLimits
+from app.engine.batching import BatchLimits
 from app.evaluation.classification import evaluate_classification
 from app.tasks.base import Task
 from app.tasks.next_sentence import NSP_LABELS, NextSentenceOptions

@@ -9,7 +9,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from app.engine.engine import BatchLimits
+from app.engine.batching import BatchLimits
 from app.engine.offline import predict_all
 from app.errors import InvalidInputError
 from app.tasks.base import Task

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.datasets.squad import QAExample
-from app.engine.engine import BatchLimits
+from app.engine.batching import BatchLimits
 from app.errors import InvalidInputError
 from app.evaluation.charts import histogram
 from app.evaluation.prediction import predict_with_progress

@@ -11,7 +11,7 @@ from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from app.engine.engine import BatchLimits
+from app.engine.batching import BatchLimits
 from app.engine.offline import predict_all
 from app.errors import InvalidInputError
 from app.evaluation.classification import classification_metrics, evaluate_classification

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.config import Settings
-from app.engine.engine import BatchLimits, InferenceEngine
+from app.engine.batching import BatchLimits
+from app.engine.engine import InferenceEngine
 from app.engine.instances import EngineInstances, measure_instances
 from app.engine.predict import predict
 from app.errors import ModelNotReadyError, exception_text

@@ -11,7 +11,8 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
-from app.engine.engine import BatchLimits, InferenceEngine
+from app.engine.batching import BatchLimits
+from app.engine.engine import InferenceEngine
 from app.engine.timeline import BatchRun
 from app.errors import EngineStoppedError
 from app.tasks.base import Feature, Task
@@ -107,7 +108,7 @@ class RemoteEngine(InferenceEngine):
         self._engine_pid = engine_pid
 
     def start(self) -> None:
-        super().start_preparing()
+        self.preparer.start()
         self.client.start()
         if self._engine_pid is not None:
             self._watching = asyncio.get_running_loop().create_task(self._watch_engine(self._engine_pid))
@@ -141,4 +142,4 @@ class RemoteEngine(InferenceEngine):
         if self._watching is not None:
             self._watching.cancel()
         self.client.close()
-        self.stop_preparing()
+        self.preparer.stop()

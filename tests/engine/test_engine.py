@@ -10,7 +10,8 @@ import pytest
 
 from app.engine import engine as engine_module
 from app.engine import heap
-from app.engine.engine import BatchLimits, InferenceEngine
+from app.engine.batching import BatchLimits
+from app.engine.engine import InferenceEngine
 from app.engine.predict import INLINE_CHARACTERS, characters, predict
 from app.errors import EngineStoppedError, QueueFullError
 from app.tasks.fill_mask import FillMaskOptions

@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.engine.engine import BatchLimits, InferenceEngine
+from app.engine.batching import BatchLimits
+from app.engine.engine import InferenceEngine
 from app.engine.instances import (
     INSTANCES_MARGIN,
     EngineInstances,
