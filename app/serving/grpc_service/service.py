@@ -15,13 +15,13 @@ from app.serving.grpc_service.generated import open_inference_pb2 as pb
 from app.serving.grpc_service.tensors import decode_infer_request, infer_response_message, parameter_values
 from app.serving.jobs import InferenceJob, serving_plane
 from app.serving.lifespan import ServingState
+from app.serving.model_control import check_model_control, load_refusal
 from app.serving.model_naming import MODEL_VERSION, require_known_version
-from app.serving.open_inference.infer_job import prepare_job
-from app.serving.open_inference.model_config import model_config
-from app.serving.open_inference.repository_routes import check_model_control, load_refusal
-from app.serving.open_inference.statistics import model_statistics
-from app.serving.open_inference.task_tensors import metadata_tensors, output_tensors
-from app.serving.open_inference.wire import EXTENSIONS, PLATFORM, SERVER_NAME
+from app.serving.open_inference_core.infer_job import prepare_job
+from app.serving.open_inference_core.metadata import EXTENSIONS, PLATFORM, SERVER_NAME
+from app.serving.open_inference_core.model_config import model_config
+from app.serving.open_inference_core.statistics import model_statistics
+from app.serving.open_inference_core.task_tensors import metadata_tensors, output_tensors
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 

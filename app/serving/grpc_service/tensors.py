@@ -9,8 +9,8 @@ from typing import Any
 
 from app.errors import InvalidRequestError
 from app.serving.grpc_service.generated import open_inference_pb2 as pb
-from app.serving.open_inference.codec import Tensor, decode_bytes_elements, decode_utf8, encode_binary
-from app.serving.open_inference.infer_request import (
+from app.serving.open_inference_core.elements import Tensor, decode_bytes_elements, decode_utf8, encode_binary
+from app.serving.open_inference_core.requests import (
     DecodedRequest,
     checked_count,
     requested_output,

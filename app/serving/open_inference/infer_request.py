@@ -2,43 +2,19 @@
 texts, the task's parameters and the outputs asked for. Every malformed part is a 400 naming it.
 """
 
-from dataclasses import dataclass
-from typing import Any
-
 from pydantic import ValidationError
 
 from app.errors import InvalidRequestError
-from app.serving.open_inference.codec import (
-    HEADER_LENGTH,
-    decode_bytes_elements,
-    decode_utf8,
-    element_count,
-    flatten,
-    split_body,
-)
+from app.serving.open_inference.codec import HEADER_LENGTH, split_body
 from app.serving.open_inference.wire import InferenceRequest, RequestInput
+from app.serving.open_inference_core.elements import decode_bytes_elements, decode_utf8, flatten
+from app.serving.open_inference_core.requests import (
+    DecodedRequest,
+    checked_count,
+    requested_output,
+    split_parameters,
+)
 from app.serving.validation import json_type
-
-# Request parameters of the protocol itself (tritonclient's reserved ones), not of the task.
-BINARY_OUTPUT = "binary_data_output"
-TIMEOUT = "timeout"
-IGNORED_PARAMETERS = ("priority", "sequence_id", "sequence_start", "sequence_end", "headers")
-
-
-@dataclass(frozen=True)
-class RequestedOutput:
-    name: str
-    binary: bool
-
-
-@dataclass(frozen=True)
-class DecodedRequest:
-    id: str | None
-    texts: dict[str, list[str]]  # input name -> one text per element, in request order
-    parameters: dict[str, Any]  # the task's, validated later by its /score parameter model
-    outputs: list[RequestedOutput] | None  # None: every output
-    binary_output: bool  # the default of outputs not asked for by name
-    timeout_us: int | None
 
 
 def decode_request(body: bytes, header_length: str | None) -> DecodedRequest:
@@ -52,16 +28,6 @@ def decode_request(body: bytes, header_length: str | None) -> DecodedRequest:
             requested_output(output.name, output.parameters, binary_output) for output in request.outputs
         ]
     return DecodedRequest(request.id, texts, parameters, outputs, binary_output, timeout_us)
-
-
-def split_parameters(given: dict[str, Any]) -> tuple[dict[str, Any], bool, int | None]:
-    """(the task's parameters, the binary-output default, the client's timeout in µs)."""
-    parameters = dict(given)
-    binary_output = _flag(parameters.pop(BINARY_OUTPUT, False), f"'parameters.{BINARY_OUTPUT}'")
-    timeout_us = _timeout(parameters.pop(TIMEOUT, None))
-    for name in IGNORED_PARAMETERS:
-        parameters.pop(name, None)
-    return parameters, binary_output, timeout_us
 
 
 def _validated(header: bytes, has_header_length: bool) -> InferenceRequest:
@@ -127,43 +93,3 @@ def _json_texts(tensor: RequestInput, where: str) -> list[str]:
                 f"{where} is BYTES, so its data must be strings; element {index} is {json_type(value)}."
             )
     return checked_count(tensor.shape, values, where)
-
-
-def checked_count(shape: list[int], values: list[str], where: str) -> list[str]:
-    """A text per element: shape [N], or [N, 1] as Triton's batch dimension writes it."""
-    if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
-        raise InvalidRequestError(f"{where} must have shape [N] (or [N, 1]): one text each; got {shape}.")
-    if len(values) != element_count(shape):
-        raise InvalidRequestError(
-            f"{where} has shape {shape}, so {element_count(shape)} elements; its data holds {len(values)}."
-        )
-    if not values:
-        raise InvalidRequestError(f"{where} is empty: send at least one text.")
-    return values
-
-
-def requested_output(name: str, parameters: dict[str, Any] | None, binary_default: bool) -> RequestedOutput:
-    parameters = parameters or {}
-    if "classification" in parameters:
-        raise InvalidRequestError(
-            f"Output '{name}': the classification extension is not supported; "
-            "ask for 'label' and 'score' with parameters.top_k."
-        )
-    binary = _flag(parameters.get("binary_data", binary_default), f"Output '{name}': 'binary_data'")
-    return RequestedOutput(name, binary)
-
-
-def _flag(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidRequestError(f"{where} must be true or false; got {value!r}.")
-    return value
-
-
-def _timeout(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidRequestError(
-            f"'parameters.{TIMEOUT}' must be a positive number of microseconds; got {value!r}."
-        )
-    return value

@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import Response
 
-from app.serving.open_inference.codec import HEADER_LENGTH, Tensor, encode_binary, json_values
-from app.serving.open_inference.infer_request import RequestedOutput
+from app.serving.open_inference.codec import HEADER_LENGTH
+from app.serving.open_inference_core.elements import Tensor, encode_binary, json_values
+from app.serving.open_inference_core.requests import RequestedOutput
 
 
 def infer_response(

@@ -7,18 +7,17 @@ that fails answers 400 with the reason, which the index keeps. A load that bring
 files (Triton's `config`, `file:` parameters) answers 400: they would not be honoured.
 """
 
-from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict
 
-from app.config import Settings
-from app.errors import InvalidRequestError, ModelControlDisabledError, UnsupportedMediaTypeError, public_text
+from app.errors import InvalidRequestError, UnsupportedMediaTypeError, public_text
 from app.repository.entries import ModelState
 from app.repository.repository import ModelRepository
 from app.serving.dependencies import get_repository
 from app.serving.guards import read_json_body
+from app.serving.model_control import check_model_control, load_refusal
 from app.serving.protocol_errors import ErrorKeyRoute, error_responses
 from app.serving.validation import parse_body
 
@@ -47,25 +46,6 @@ class LoadRequest(BaseModel):
 
     def refusal(self) -> str | None:
         return load_refusal(self.parameters)
-
-
-def load_refusal(parameters: Iterable[str]) -> str | None:
-    """Why a load with these parameters is refused (REST's and gRPC's), or None."""
-    brought = [name for name in parameters if name == "config" or name.startswith("file:")]
-    if not brought:
-        return None
-    return (
-        f"This server does not take a model's configuration or files with a load ({', '.join(brought)}): "
-        "it loads the model by name from its own folder (MODELS, MODEL_REPOSITORY). Load it without them."
-    )
-
-
-def check_model_control(settings: Settings) -> None:
-    if settings.model_control != "explicit":
-        raise ModelControlDisabledError(
-            "Loading and unloading models is off (MODEL_CONTROL=none); start the server with "
-            "MODEL_CONTROL=explicit and API_KEY to allow it."
-        )
 
 
 class IndexEntry(BaseModel):

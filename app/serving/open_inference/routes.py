@@ -20,17 +20,11 @@ from app.serving.model_naming import (
     require_known_version,
 )
 from app.serving.open_inference.codec import HEADER_LENGTH, inflate
-from app.serving.open_inference.infer_job import prepare_job
 from app.serving.open_inference.infer_request import decode_request
 from app.serving.open_inference.infer_response import infer_response
-from app.serving.open_inference.model_config import model_config
-from app.serving.open_inference.task_tensors import metadata_tensors, output_tensors
 from app.serving.open_inference.wire import (
-    EXTENSIONS,
     FILL_MASK_REQUEST_EXAMPLE,
-    PLATFORM,
     QUESTION_ANSWERING_REQUEST_EXAMPLE,
-    SERVER_NAME,
     InferenceRequest,
     InferenceResponse,
     ModelMetadata,
@@ -39,6 +33,10 @@ from app.serving.open_inference.wire import (
     ServerMetadata,
     ServerReady,
 )
+from app.serving.open_inference_core.infer_job import prepare_job
+from app.serving.open_inference_core.metadata import EXTENSIONS, PLATFORM, SERVER_NAME
+from app.serving.open_inference_core.model_config import model_config
+from app.serving.open_inference_core.task_tensors import metadata_tensors, output_tensors
 from app.serving.openapi_inline import inline_schema
 from app.serving.protocol_errors import ErrorKeyRoute, error_responses
 from app.tasks.checkpoint import ServedModel

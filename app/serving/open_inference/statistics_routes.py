@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from app.serving.model_naming import require_known_model, require_known_version
-from app.serving.open_inference.statistics import model_statistics
+from app.serving.open_inference_core.statistics import model_statistics
 from app.serving.protocol_errors import ErrorKeyRoute, error_responses
 
 router = APIRouter(route_class=ErrorKeyRoute, tags=["v2"])

@@ -9,11 +9,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictInt, StrictStr
 from pydantic.config import JsonDict
 
+from app.serving.open_inference_core.metadata import MetadataTensor
+
 Parameters = dict[str, JsonValue]
-SERVER_NAME = "bert-fill-mask"
-PLATFORM = "pytorch"
-# What this server answers besides the core protocol, on REST and gRPC alike (Triton's names).
-EXTENSIONS = ["binary_tensor_data", "model_repository", "model_configuration", "statistics"]
 Dimension = Annotated[StrictInt, Field(ge=0)]
 
 FILL_MASK_REQUEST_EXAMPLE: JsonDict = {
@@ -41,17 +39,6 @@ QUESTION_ANSWERING_REQUEST_EXAMPLE: JsonDict = {
     ],
     "outputs": [{"name": "answer"}, {"name": "score"}],
 }
-
-
-class MetadataTensor(BaseModel):
-    name: str
-    datatype: str = Field(description="BYTES (UTF-8 strings), FP32 or INT64.")
-    shape: list[int] = Field(description="-1: any size along that axis.")
-    parameters: dict[str, str | bool] | None = Field(
-        default=None,
-        description="`task`: the task the tensor belongs to; `optional`: an input that may be left out; "
-        "`content_type`: `str` (MLServer's name for UTF-8 text).",
-    )
 
 
 class ServerMetadata(BaseModel):

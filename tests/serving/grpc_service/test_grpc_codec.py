@@ -13,7 +13,7 @@ from app.errors import STATUS_BY_ERROR, InvalidRequestError
 from app.serving.grpc_service.generated import open_inference_pb2 as pb
 from app.serving.grpc_service.status_codes import GRPC_CODE_BY_STATUS, grpc_code_for
 from app.serving.grpc_service.tensors import decode_infer_request, infer_response_message
-from app.serving.open_inference.codec import Tensor, decode_bytes_elements
+from app.serving.open_inference_core.elements import Tensor, decode_bytes_elements
 from bench.server_process import ROOT, free_port
 
 

@@ -14,17 +14,17 @@ from tritonclient.utils import deserialize_bytes_tensor, serialize_byte_tensor
 from app.errors import InvalidRequestError, PayloadTooLargeError
 from app.model_source import ModelSource
 from app.repository.specs import default_model_name
-from app.serving.open_inference.codec import (
+from app.serving.open_inference.codec import inflate, split_body
+from app.serving.open_inference.infer_request import decode_request
+from app.serving.open_inference_core.elements import (
     Tensor,
     decode_bytes_elements,
     encode_binary,
     flatten,
-    inflate,
     json_values,
-    split_body,
 )
-from app.serving.open_inference.infer_request import RequestedOutput, decode_request
-from app.serving.open_inference.task_tensors import (
+from app.serving.open_inference_core.requests import RequestedOutput
+from app.serving.open_inference_core.task_tensors import (
     check_inputs,
     output_tensors,
     request_table,

@@ -5,8 +5,8 @@ import math
 from dataclasses import dataclass
 
 from app.config import Settings, TaskName
-from app.serving.open_inference.infer_request import DecodedRequest, RequestedOutput
-from app.serving.open_inference.task_tensors import check_inputs, request_table, requested_outputs
+from app.serving.open_inference_core.requests import DecodedRequest, RequestedOutput
+from app.serving.open_inference_core.task_tensors import check_inputs, request_table, requested_outputs
 from app.serving.task_columns import TaskRequest, choose_task, parse_task_request
 from app.tasks.checkpoint import ServedModel
 

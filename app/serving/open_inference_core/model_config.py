@@ -12,8 +12,8 @@ from typing import Any
 
 from app.config import Settings
 from app.engine.instances import EngineInstances
-from app.serving.open_inference.task_tensors import metadata_tensors
-from app.serving.open_inference.wire import MetadataTensor
+from app.serving.open_inference_core.metadata import MetadataTensor
+from app.serving.open_inference_core.task_tensors import metadata_tensors
 from app.tasks.checkpoint import ServedModel
 
 TRITON_TYPES = {

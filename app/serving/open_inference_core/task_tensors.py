@@ -23,9 +23,9 @@ from typing import Any
 from app.config import TaskName
 from app.errors import InvalidRequestError
 from app.serving.jobs import check_input_count
-from app.serving.open_inference.codec import Datatype, Tensor
-from app.serving.open_inference.infer_request import RequestedOutput
-from app.serving.open_inference.wire import MetadataTensor
+from app.serving.open_inference_core.elements import Datatype, Tensor
+from app.serving.open_inference_core.metadata import MetadataTensor
+from app.serving.open_inference_core.requests import RequestedOutput
 from app.serving.task_columns import RequestTable
 
 
