@@ -79,7 +79,8 @@ class RequestContextMiddleware:
                 span.update_name(f"{scope['method']} {route}")
                 attributes = {"http.request.method": scope["method"], "http.route": route}
                 attributes["http.response.status_code"] = status
-                finish_span(self.tracer, span, record, status, log_fields | attributes, scope["state"])
+                timeline = scope["state"].get("timeline")
+                finish_span(self.tracer, span, record, status, log_fields | attributes, timeline)
 
 
 @dataclass(frozen=True)
@@ -116,24 +117,26 @@ def record_request(
 
 
 def finish_span(
-    tracer: RequestTracer, span: Span, record: RequestRecord, status: int, fields: dict[str, Any], state: Any
+    tracer: RequestTracer,
+    span: Span,
+    record: RequestRecord,
+    status: int,
+    fields: dict[str, Any],
+    timeline: Timeline | None,
 ) -> None:
     """A request's span, with what its log line says and, for an inference, its steps."""
     attributes = {"request.id": record.request_id, "request.client_id": record.client_request_id}
     attributes |= {key: value for key, value in fields.items() if key in SPAN_FIELDS}
-    timeline = state.get("timeline") if isinstance(state, dict) else getattr(state, "timeline", None)
     tracer.finish(span, status >= 500, attributes, timeline)
 
 
 def add_timing_headers(headers: MutableHeaders, timeline: Timeline) -> None:
     """TEI's timing headers, in whole milliseconds as TEI writes them: tokenizing, waiting for a
     batch, in the model, and all three (`x-compute-time`); with the tokens the model read."""
-    spent = timeline.milliseconds()
-    headers["x-compute-time"] = str(int(spent["compute"]))
-    headers["x-tokenization-time"] = str(int(spent["tokenization"]))
-    headers["x-queue-time"] = str(int(spent["queue"]))
-    headers["x-inference-time"] = str(int(spent["inference"]))
-    headers["x-compute-tokens"] = str(timeline.tokens)
+    # append, not assignment: none of these is there yet, and assignment scans every header first
+    for name, milliseconds in timeline.milliseconds().items():
+        headers.append(f"x-{name}-time", str(int(milliseconds)))
+    headers.append("x-compute-tokens", str(timeline.tokens))
 
 
 def safe_request_id(value: str | None) -> str | None:

@@ -113,7 +113,8 @@ class CallGuard:
                 code = grpc_code_for(status).value[0] if status != 200 else 0
                 attributes: dict[str, Any] = {"rpc.system": "grpc", "rpc.service": SERVICE}
                 attributes |= {"rpc.method": rpc.name, "rpc.grpc.status_code": code}
-                finish_span(self.tracer, span, record, status, call.state.log_fields | attributes, call.state)
+                fields = call.state.log_fields | attributes
+                finish_span(self.tracer, span, record, status, fields, getattr(call.state, "timeline", None))
 
     def _check_key(self, rpc: Rpc, metadata: dict[str, Any]) -> None:
         api_key = self.settings.api_key
